@@ -1,0 +1,100 @@
+using System.CommandLine;
+using OgelBase.Migrations.Infrastructure;
+using OgelBase.Migrations.Runner.Connection;
+using OgelBase.Migrations.Runner.Engine;
+
+namespace OgelBase.Migrations.Runner.Cli;
+
+/// <summary>Options every verb that reaches the database shares, and their translation into <see cref="RunSettings"/>.</summary>
+public sealed class CommonOptions
+{
+    public Option<string?> Connection { get; } = new("--connection")
+    {
+        Description = "Target database as a postgres:// URI or key=value string; overrides DATABASE_URL.",
+    };
+
+    public Option<int> ConnectTimeout { get; } = new("--connect-timeout")
+    {
+        Description = "Seconds to keep retrying while the server is unreachable (DNS, refused, timeouts).",
+        DefaultValueFactory = _ => 30,
+    };
+
+    public Option<int> LockTimeout { get; } = new("--lock-timeout")
+    {
+        Description = "Seconds to wait for another migration run to release the migration lock.",
+        DefaultValueFactory = _ => 600,
+    };
+
+    public Option<int> StatementLockTimeout { get; } = new("--statement-lock-timeout")
+    {
+        Description = "Milliseconds any DDL statement may queue for a table lock before it gives up and is retried.",
+        DefaultValueFactory = _ => 5000,
+    };
+
+    public Option<int> OnlineLockTimeout { get; } = new("--online-lock-timeout")
+    {
+        Description = "Milliseconds an online migration's DDL step may queue for a table lock (each retry waits at most this).",
+        DefaultValueFactory = _ => 50,
+    };
+
+    public Option<int> OnlineAttempts { get; } = new("--online-attempts")
+    {
+        Description = "Attempts in all for an online DDL step that keeps hitting its lock timeout.",
+        DefaultValueFactory = _ => 60,
+    };
+
+    public Option<int> BatchSize { get; } = new("--batch-size")
+    {
+        Description = "Rows per backfill batch in online migrations; each batch commits on its own.",
+        DefaultValueFactory = _ => 5000,
+    };
+
+    public Option<bool> Verbose { get; } = new("--verbose", "-v")
+    {
+        Description = "Also echo every SQL statement FluentMigrator runs.",
+    };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Connection);
+        command.Options.Add(ConnectTimeout);
+        command.Options.Add(LockTimeout);
+        command.Options.Add(StatementLockTimeout);
+        command.Options.Add(OnlineLockTimeout);
+        command.Options.Add(OnlineAttempts);
+        command.Options.Add(BatchSize);
+        command.Options.Add(Verbose);
+    }
+
+    public RunSettings Resolve(ParseResult parse, RunnerConsole console)
+    {
+        var connectTimeout = Positive(parse.GetValue(ConnectTimeout), "--connect-timeout");
+        var lockTimeout = Positive(parse.GetValue(LockTimeout), "--lock-timeout");
+        var statementLockTimeout = Positive(parse.GetValue(StatementLockTimeout), "--statement-lock-timeout");
+        var onlineLockTimeout = Positive(parse.GetValue(OnlineLockTimeout), "--online-lock-timeout");
+        var onlineAttempts = Positive(parse.GetValue(OnlineAttempts), "--online-attempts");
+        var batchSize = Positive(parse.GetValue(BatchSize), "--batch-size");
+        var builder = ConnectionResolver.Resolve(parse.GetValue(Connection), console.Environment);
+
+        return new RunSettings
+        {
+            Connection = builder,
+            Target = DatabaseUrl.Describe(builder),
+            ConnectTimeout = TimeSpan.FromSeconds(connectTimeout),
+            LockWait = TimeSpan.FromSeconds(lockTimeout),
+            StatementLockTimeout = TimeSpan.FromMilliseconds(statementLockTimeout),
+            Verbose = parse.GetValue(Verbose),
+            Online = new OnlineDdlOptions
+            {
+                LockTimeout = TimeSpan.FromMilliseconds(onlineLockTimeout),
+                MaxAttempts = onlineAttempts,
+                BatchSize = batchSize,
+                BatchDelayMilliseconds = int.TryParse(console.Environment("OGELBASE_TEST_BATCH_DELAY_MS"), out var delay) ? Math.Max(0, delay) : 0,
+            },
+            Seeds = ProductionSeedOptions.FromEnvironment(console.Environment),
+        };
+    }
+
+    private static int Positive(int value, string name) =>
+        value > 0 ? value : throw new RunnerException(FailureKind.Usage, $"{name} must be a positive whole number.");
+}

@@ -1,0 +1,31 @@
+using System.CommandLine;
+using OgelBase.Migrations.Runner.Services;
+
+namespace OgelBase.Migrations.Runner.Cli;
+
+/// <summary><c>migrate up [--to V] [--include V] [--dry-run]</c>.</summary>
+public static class MigrateCommand
+{
+    public static Command Create(RunnerConsole console)
+    {
+        var common = new CommonOptions();
+        var to = new Option<long?>("--to") { Description = "Apply pending migrations up to and including this version." };
+        var include = new Option<long[]>("--include")
+        {
+            Description = "Also apply this opt-in migration (e.g. --include 7). Repeatable.",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Print what would be applied and its SQL; change nothing." };
+
+        var up = new Command("up", "Apply every pending migration (opt-in ones only with --include).") { to, include, dryRun };
+        common.AddTo(up);
+        up.SetAction((parse, cancellationToken) =>
+        {
+            var settings = common.Resolve(parse, console);
+            var options = new MigrateUpOptions(parse.GetValue(to), parse.GetValue(dryRun), (parse.GetValue(include) ?? []).ToHashSet());
+            return new MigrateUpService(settings, console).RunAsync(options, cancellationToken);
+        });
+
+        return new Command("migrate", "Apply migrations.") { up };
+    }
+}

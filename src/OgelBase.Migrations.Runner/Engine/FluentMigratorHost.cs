@@ -1,0 +1,99 @@
+using FluentMigrator;
+using FluentMigrator.Expressions;
+using FluentMigrator.Infrastructure;
+using FluentMigrator.Runner;
+using FluentMigrator.Runner.Initialization;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using OgelBase.Migrations.Infrastructure;
+using OgelBase.Migrations.Runner.Output;
+
+namespace OgelBase.Migrations.Runner.Engine;
+
+/// <summary>
+/// FluentMigrator, configured for this tool: PostgreSQL 15 dialect, our version table, our logging,
+/// a session lock_timeout, and the opt-in tags the operator asked for. Built only after the migration
+/// lock is held, because FluentMigrator creates and reads its version table on first use.
+/// </summary>
+public sealed class FluentMigratorHost : IDisposable
+{
+    private readonly ServiceProvider _services;
+    private readonly IServiceScope _scope;
+
+    private FluentMigratorHost(ServiceProvider services, string applicationName)
+    {
+        _services = services;
+        _scope = services.CreateScope();
+        ApplicationName = applicationName;
+    }
+
+    /// <summary>The application_name of the migration session, unique per run, so it can be found and stopped.</summary>
+    public string ApplicationName { get; }
+
+    public MigrationRunner Runner => (MigrationRunner)_scope.ServiceProvider.GetRequiredService<IMigrationRunner>();
+
+    public static FluentMigratorHost Create(RunSettings settings, RunnerConsole console, IEnumerable<long> includes, bool preview)
+    {
+        var applicationName = $"ogelbase-migrate {Guid.NewGuid():N}"[..40];
+        var lockTimeoutMs = (int)settings.StatementLockTimeout.TotalMilliseconds;
+        var connection = new NpgsqlConnectionStringBuilder(settings.Connection.ConnectionString)
+        {
+            ApplicationName = applicationName,
+            Pooling = false,
+            CommandTimeout = 0,
+            Timeout = 15,
+            KeepAlive = 30,
+            Options = $"{settings.Connection.Options} -c lock_timeout={lockTimeoutMs}".Trim(),
+        };
+
+        var services = new ServiceCollection()
+            .AddSingleton(settings.Online)
+            .AddSingleton(settings.Seeds)
+            .AddLogging(logging =>
+            {
+                logging.ClearProviders();
+                logging.SetMinimumLevel(LogLevel.Information);
+                logging.AddProvider(new StderrLoggerProvider(console, showStatements: settings.Verbose || preview));
+            })
+            .AddFluentMigratorCore()
+            .ConfigureRunner(runner => runner
+                .AddPostgres15_0()
+                .WithGlobalConnectionString(connection.ConnectionString)
+                .WithGlobalCommandTimeout(TimeSpan.FromHours(12))
+                .WithVersionTable(new VersionTable())
+                .AsGlobalPreview(preview)
+                .ScanIn(KnownMigrations.Assembly).For.Migrations())
+            .Configure<RunnerOptions>(options => options.Tags = includes.Select(OptInAttribute.TagFor).ToArray())
+            .BuildServiceProvider();
+        return new FluentMigratorHost(services, applicationName);
+    }
+
+    public IMigrationInfo Info(long version) => Runner.MigrationLoader.LoadMigrations()[version];
+
+    /// <summary>
+    /// How many steps of a migration run through Execute.WithConnection: FluentMigrator's preview skips
+    /// them, so a dry run has to say they are not shown.
+    /// </summary>
+    public int CountConnectionSteps(long version, bool up)
+    {
+        var migration = Info(version).Migration;
+        var context = new MigrationContext(Runner.Processor, _scope.ServiceProvider, "");
+        if (up)
+        {
+            migration.GetUpExpressions(context);
+        }
+        else
+        {
+            migration.GetDownExpressions(context);
+        }
+
+        return context.Expressions.Count(e => e is PerformDBOperationExpression);
+    }
+
+    public void Dispose()
+    {
+        _scope.Dispose();
+        _services.Dispose();
+    }
+}

@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using Npgsql;
+
+namespace OgelBase.Migrations.Runner.Engine;
+
+/// <summary>
+/// The cross-process migration lock: a session-level advisory lock held on a connection of its own for the
+/// whole run. FluentMigrator has none (its issues #996, #2220). It is taken before the version table is read or
+/// created, polled with pg_try_advisory_lock so the wait is bounded and visible, and released in Dispose; if the
+/// process dies, the server ends the session and the lock goes with it.
+/// </summary>
+public sealed class MigrationLock : IAsyncDisposable
+{
+    // 'ogel' and 'base' as int32: shows up in pg_locks as classid/objid.
+    public const int KeySpace = 0x6F67656C;
+    public const int Key = 0x62617365;
+
+    private readonly NpgsqlConnection _connection;
+
+    private MigrationLock(NpgsqlConnection connection)
+    {
+        _connection = connection;
+    }
+
+    /// <summary>The backend process id of the lock session, to cancel a migration session from it.</summary>
+    public NpgsqlConnection Connection => _connection;
+
+    public static async Task<MigrationLock> AcquireAsync(RunSettings settings, RunnerConsole console, CancellationToken cancellationToken)
+    {
+        var connection = await Database.ConnectAsync(settings, console, "migration lock", cancellationToken);
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            var lastReport = TimeSpan.Zero;
+            var poll = TimeSpan.FromMilliseconds(100);
+            while (true)
+            {
+                await using (var command = new NpgsqlCommand("SELECT pg_try_advisory_lock(@space, @key)", connection))
+                {
+                    command.Parameters.AddWithValue("space", KeySpace);
+                    command.Parameters.AddWithValue("key", Key);
+                    if ((bool)(await command.ExecuteScalarAsync(cancellationToken))!)
+                    {
+                        if (clock.Elapsed > TimeSpan.FromSeconds(1))
+                        {
+                            console.Info($"migration lock acquired after {clock.Elapsed.TotalSeconds:0.0} s");
+                        }
+
+                        return new MigrationLock(connection);
+                    }
+                }
+
+                if (clock.Elapsed >= settings.LockWait)
+                {
+                    throw new RunnerException(FailureKind.Unavailable,
+                        $"the migration lock on {settings.Target} was not obtained within {settings.LockWait.TotalSeconds:0} s: another migration run holds it{await HolderAsync(connection)}");
+                }
+
+                if (clock.Elapsed - lastReport >= TimeSpan.FromSeconds(5) || lastReport == TimeSpan.Zero)
+                {
+                    console.Info($"waiting for the migration lock: another migration run holds it{await HolderAsync(connection)}");
+                    lastReport = clock.Elapsed == TimeSpan.Zero ? TimeSpan.FromTicks(1) : clock.Elapsed;
+                }
+
+                await Task.Delay(poll, cancellationToken);
+                poll = TimeSpan.FromMilliseconds(Math.Min(poll.TotalMilliseconds * 1.5, 1000));
+            }
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>True when some session holds the lock on this database (used by tests and status).</summary>
+    public static async Task<bool> IsHeldAsync(NpgsqlConnection connection)
+    {
+        await using var command = new NpgsqlCommand(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = @space::oid AND objid = @key::oid AND granted)",
+            connection);
+        command.Parameters.AddWithValue("space", (long)KeySpace);
+        command.Parameters.AddWithValue("key", (long)Key);
+        return (bool)(await command.ExecuteScalarAsync())!;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (_connection.State == System.Data.ConnectionState.Open)
+            {
+                await using var command = new NpgsqlCommand("SELECT pg_advisory_unlock(@space, @key)", _connection);
+                command.Parameters.AddWithValue("space", KeySpace);
+                command.Parameters.AddWithValue("key", Key);
+                await command.ExecuteScalarAsync();
+            }
+        }
+        catch (NpgsqlException)
+        {
+            // Closing the session below releases the lock all the same.
+        }
+        finally
+        {
+            await _connection.DisposeAsync();
+        }
+    }
+
+    private static async Task<string> HolderAsync(NpgsqlConnection connection)
+    {
+        try
+        {
+            await using var command = new NpgsqlCommand(
+                """
+                SELECT format(' (pid %s, %s, since %s)', a.pid, coalesce(nullif(a.application_name, ''), 'unnamed client'), to_char(a.backend_start, 'HH24:MI:SS'))
+                FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                WHERE l.locktype = 'advisory' AND l.classid = @space::oid AND l.objid = @key::oid AND l.granted
+                  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                LIMIT 1
+                """, connection);
+            command.Parameters.AddWithValue("space", (long)KeySpace);
+            command.Parameters.AddWithValue("key", (long)Key);
+            return await command.ExecuteScalarAsync() as string ?? "";
+        }
+        catch (NpgsqlException)
+        {
+            return "";
+        }
+    }
+}

@@ -1,0 +1,222 @@
+using System.Diagnostics;
+using FluentMigrator.Runner.Exceptions;
+using Npgsql;
+using OgelBase.Migrations.Runner.Services;
+
+namespace OgelBase.Migrations.Runner.Engine;
+
+/// <summary>
+/// One run against the database: the migration lock, the versions applied when the lock was taken, and
+/// FluentMigrator to apply or revert one migration at a time. Applied versions are read only once the
+/// lock is held, so two runs never plan from the same stale state.
+/// </summary>
+public sealed class MigrationSession : IAsyncDisposable
+{
+    private readonly RunSettings _settings;
+    private readonly RunnerConsole _console;
+    private readonly MigrationLock _lock;
+    private readonly FluentMigratorHost _host;
+    private readonly CancellationTokenRegistration _onCancel;
+    private readonly CancellationToken _cancellationToken;
+
+    private MigrationSession(RunSettings settings, RunnerConsole console, MigrationLock migrationLock, FluentMigratorHost host,
+        IReadOnlyList<AppliedVersion> applied, CancellationToken cancellationToken)
+    {
+        _settings = settings;
+        _console = console;
+        _lock = migrationLock;
+        _host = host;
+        Applied = applied;
+        _cancellationToken = cancellationToken;
+        _onCancel = cancellationToken.Register(StopMigrationSession);
+    }
+
+    public IReadOnlyList<AppliedVersion> Applied { get; private set; }
+
+    /// <summary>The lock session's connection, free for short reads between migrations.</summary>
+    public NpgsqlConnection Connection => _lock.Connection;
+
+    public FluentMigratorHost Host => _host;
+
+    public static async Task<MigrationSession> OpenAsync(RunSettings settings, RunnerConsole console, IEnumerable<long> includes, CancellationToken cancellationToken)
+    {
+        var migrationLock = await MigrationLock.AcquireAsync(settings, console, cancellationToken);
+        try
+        {
+            await VersionStore.EnsureSchemaAsync(migrationLock.Connection, cancellationToken);
+            var applied = await VersionStore.ReadAsync(migrationLock.Connection, cancellationToken);
+            var host = FluentMigratorHost.Create(settings, console, includes, preview: false);
+            return new MigrationSession(settings, console, migrationLock, host, applied, cancellationToken);
+        }
+        catch
+        {
+            await migrationLock.DisposeAsync();
+            throw;
+        }
+    }
+
+    public bool IsApplied(long version) => Applied.Any(a => a.Version == version);
+
+    /// <summary>Refuses to act on a database that was migrated by hand and never baselined.</summary>
+    public async Task GuardAgainstUnrecordedSchemaAsync(string verb)
+    {
+        if (Applied.Count > 0)
+        {
+            return;
+        }
+
+        var objects = await VersionStore.CountPlatformObjectsAsync(Connection, _cancellationToken);
+        if (objects > 0)
+        {
+            throw new RunnerException(FailureKind.Failed,
+                $"{verb} refused: schema platform already holds {objects} objects but no migration is recorded in {VersionStore.QualifiedTable}; " +
+                "this database was migrated by hand. Run 'baseline --dry-run', then 'baseline', to record what it has. Nothing was changed.");
+        }
+    }
+
+    public async Task<TimeSpan> UpAsync(KnownMigration migration) => await RunAsync(migration, up: true);
+
+    public async Task<TimeSpan> DownAsync(KnownMigration migration) => await RunAsync(migration, up: false);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _onCancel.DisposeAsync();
+        _host.Dispose();
+        await _lock.DisposeAsync();
+    }
+
+    private async Task<TimeSpan> RunAsync(KnownMigration migration, bool up)
+    {
+        _cancellationToken.ThrowIfCancellationRequested();
+        var clock = Stopwatch.StartNew();
+        var delay = TimeSpan.FromSeconds(1);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var info = _host.Info(migration.Version);
+                if (up)
+                {
+                    _host.Runner.ApplyMigrationUp(info, migration.Transactional);
+                }
+                else
+                {
+                    _host.Runner.ApplyMigrationDown(info, migration.Transactional);
+                }
+
+                break;
+            }
+            catch (Exception e) when (!_cancellationToken.IsCancellationRequested
+                                      && migration.Transactional
+                                      && FindPostgres(e)?.SqlState == PostgresErrorCodes.LockNotAvailable
+                                      && attempt < _settings.LockTimeoutAttempts)
+            {
+                // The whole transaction was rolled back; nothing held, nobody kept waiting. Try again later.
+                _console.Info($"  {migration.Label}: lock_timeout ({_settings.StatementLockTimeout.TotalSeconds:0.#} s) reached waiting for a table lock; " +
+                              $"rolled back, retrying in {delay.TotalSeconds:0} s (attempt {attempt + 1} of {_settings.LockTimeoutAttempts})");
+                await Task.Delay(delay);
+                delay *= 2;
+            }
+            catch (Exception e)
+            {
+                throw Describe(migration, up, e);
+            }
+        }
+
+        Applied = await VersionStore.ReadAsync(Connection, CancellationToken.None);
+        return clock.Elapsed;
+    }
+
+    private RunnerException Describe(KnownMigration migration, bool up, Exception e)
+    {
+        var verb = up ? "migration" : "rollback of";
+        var effect = migration.Transactional
+            ? "its transaction was rolled back and the version left unrecorded"
+            : "it does not run in one transaction; its steps are idempotent, so re-running completes it";
+        if (_cancellationToken.IsCancellationRequested)
+        {
+            return new RunnerException(FailureKind.Interrupted, $"interrupted during {verb} {migration.Label}: {effect}; the migration lock was released.", e);
+        }
+
+        var pg = FindPostgres(e);
+        string detail;
+        if (pg is not null)
+        {
+            var statement = OneLine(pg.BatchCommand?.CommandText ?? ExtractStatement(e));
+            detail = $"{pg.SqlState} {OneLine(pg.MessageText)}" + (statement.Length > 0 ? $" (statement: {statement})" : "");
+        }
+        else if (e is VersionOrderInvalidException)
+        {
+            detail = OneLine(e.Message);
+        }
+        else
+        {
+            detail = OneLine(Innermost(e).Message);
+        }
+
+        var hint = pg?.SqlState == PostgresErrorCodes.LockNotAvailable
+            ? $"; another session kept a conflicting lock through {_settings.LockTimeoutAttempts} attempts"
+            : "";
+        return new RunnerException(FailureKind.Failed, $"{verb} {migration.Label} failed: {detail}{hint}; {effect}.", e);
+    }
+
+    private void StopMigrationSession()
+    {
+        // Runs on the signal thread while FluentMigrator blocks in a synchronous call: end the migration's
+        // server session so PostgreSQL rolls its transaction back and the blocked call returns with an error.
+        try
+        {
+            using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(_settings.Connection.ConnectionString)
+            {
+                Pooling = false,
+                Timeout = 5,
+                ApplicationName = "ogelbase-migrate stop",
+            }.ConnectionString);
+            connection.Open();
+            using var command = new NpgsqlCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = @app AND pid <> pg_backend_pid()", connection);
+            command.Parameters.AddWithValue("app", _host.ApplicationName);
+            command.ExecuteScalar();
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
+        {
+            // If the server cannot be reached, neither can the migration session: it is already gone.
+        }
+    }
+
+    internal static PostgresException? FindPostgres(Exception e)
+    {
+        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is PostgresException pg)
+            {
+                return pg;
+            }
+        }
+
+        return null;
+    }
+
+    private static Exception Innermost(Exception e)
+    {
+        while (e.InnerException is not null && e.GetType() == typeof(Exception))
+        {
+            e = e.InnerException;
+        }
+
+        return e;
+    }
+
+    // FluentMigrator wraps a failing statement as "<message>\r\nWhile Processing:\r\n\"<sql>\"".
+    private static string ExtractStatement(Exception e)
+    {
+        const string marker = "While Processing:";
+        var index = e.Message.IndexOf(marker, StringComparison.Ordinal);
+        return index < 0 ? "" : e.Message[(index + marker.Length)..].Trim().Trim('"');
+    }
+
+    internal static string OneLine(string text)
+    {
+        var collapsed = string.Join(' ', text.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries).Select(s => s.Trim()));
+        return collapsed.Length <= 240 ? collapsed : collapsed[..240] + " …";
+    }
+}

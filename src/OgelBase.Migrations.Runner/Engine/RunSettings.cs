@@ -1,0 +1,30 @@
+using Npgsql;
+using OgelBase.Migrations.Infrastructure;
+
+namespace OgelBase.Migrations.Runner.Engine;
+
+/// <summary>Everything a command needs to reach and change the database, resolved from arguments and environment.</summary>
+public sealed record RunSettings
+{
+    public required NpgsqlConnectionStringBuilder Connection { get; init; }
+
+    /// <summary>host:port/database, the only form of the target that is ever printed.</summary>
+    public required string Target { get; init; }
+
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long to wait for another runner to release the migration lock.</summary>
+    public TimeSpan LockWait { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>lock_timeout of the migration session: no statement queues longer than this for a lock.</summary>
+    public TimeSpan StatementLockTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Attempts in all for a transactional migration that failed on its lock_timeout (SQLSTATE 55P03).</summary>
+    public int LockTimeoutAttempts { get; init; } = 4;
+
+    public bool Verbose { get; init; }
+
+    public OnlineDdlOptions Online { get; init; } = new();
+
+    public ProductionSeedOptions Seeds { get; init; } = new();
+}

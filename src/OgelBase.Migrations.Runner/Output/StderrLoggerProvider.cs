@@ -1,0 +1,53 @@
+using Microsoft.Extensions.Logging;
+
+namespace OgelBase.Migrations.Runner.Output;
+
+/// <summary>
+/// Routes FluentMigrator's and the migrations' own logs to stderr. Migration progress (categories under
+/// OgelBase.Migrations) is always shown; FluentMigrator's statement echo only with --verbose or --dry-run.
+/// Exceptions are never printed with their stack: the runner reports failures itself, in one line.
+/// </summary>
+internal sealed class StderrLoggerProvider(RunnerConsole console, bool showStatements) : ILoggerProvider
+{
+    public ILogger CreateLogger(string categoryName) => new StderrLogger(console, categoryName, showStatements);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class StderrLogger(RunnerConsole console, string category, bool showStatements) : ILogger
+    {
+        private readonly bool _isMigrationCode = category.StartsWith("OgelBase.Migrations", StringComparison.Ordinal)
+            && !category.StartsWith("OgelBase.Migrations.Runner", StringComparison.Ordinal);
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel switch
+        {
+            >= LogLevel.Error => false, // failures are reported by the runner, once
+            >= LogLevel.Information => _isMigrationCode || showStatements,
+            _ => false,
+        };
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (!IsEnabled(logLevel))
+            {
+                return;
+            }
+
+            var message = formatter(state, null);
+            if (string.IsNullOrWhiteSpace(message))
+            {
+                return;
+            }
+
+            var prefix = _isMigrationCode ? "  " : "  | ";
+            foreach (var line in message.TrimEnd().Split('\n'))
+            {
+                console.Info(prefix + line.TrimEnd('\r'));
+            }
+        }
+    }
+}

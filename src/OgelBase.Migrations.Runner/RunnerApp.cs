@@ -1,0 +1,61 @@
+using System.CommandLine;
+using Npgsql;
+using OgelBase.Migrations.Runner.Cli;
+using OgelBase.Migrations.Runner.Engine;
+
+namespace OgelBase.Migrations.Runner;
+
+/// <summary>The command line: parses, runs one verb, and turns every outcome into one exit code and at most one error line.</summary>
+public static class RunnerApp
+{
+    public static async Task<int> RunAsync(string[] args, RunnerConsole console, CancellationToken cancellationToken)
+    {
+        var root = new RootCommand("OgelBase platform database migrations (FluentMigrator).")
+        {
+            MigrateCommand.Create(console),
+            RollbackCommand.Create(console),
+            StatusCommand.Create(console),
+        };
+
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            console.Fail($"{MigrationSession.OneLine(parse.Errors[0].Message)} (see --help)");
+            return ExitCodes.Usage;
+        }
+
+        try
+        {
+            return await parse.InvokeAsync(
+                new InvocationConfiguration { Output = console.Out, Error = console.Error, EnableDefaultExceptionHandler = false },
+                cancellationToken);
+        }
+        catch (RunnerException e)
+        {
+            console.Fail(MigrationSession.OneLine(e.Message));
+            return ExitCodes.For(e.Kind);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            console.Fail("interrupted; nothing further was started and the migration lock was released.");
+            return ExitCodes.Interrupted;
+        }
+        catch (PostgresException e)
+        {
+            console.Fail($"the database refused a statement: {e.SqlState} {MigrationSession.OneLine(e.MessageText)}");
+            return ExitCodes.Failed;
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            var (_, reason) = Database.Classify(e);
+            console.Fail($"lost the database connection: {reason}");
+            return ExitCodes.Unavailable;
+        }
+        catch (Exception e)
+        {
+            // Never a stack trace on the console; the type and first line are enough to search for.
+            console.Fail($"unexpected {e.GetType().Name}: {MigrationSession.OneLine(e.Message)}");
+            return ExitCodes.Failed;
+        }
+    }
+}

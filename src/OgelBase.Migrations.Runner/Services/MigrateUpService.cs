@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using OgelBase.Migrations.Runner.Engine;
+
+namespace OgelBase.Migrations.Runner.Services;
+
+public sealed record MigrateUpOptions(long? To, bool DryRun, IReadOnlySet<long> Include);
+
+/// <summary>Applies pending migrations in version order, one transaction each unless a migration declares otherwise.</summary>
+public sealed class MigrateUpService(RunSettings settings, RunnerConsole console)
+{
+    public async Task<int> RunAsync(MigrateUpOptions options, CancellationToken cancellationToken)
+    {
+        Validate(options);
+        var clock = Stopwatch.StartNew();
+        console.Info($"migrate up: target {settings.Target}");
+
+        if (options.DryRun)
+        {
+            return await DryRunAsync(options, clock, cancellationToken);
+        }
+
+        await using var session = await MigrationSession.OpenAsync(settings, console, options.Include, cancellationToken);
+        await session.GuardAgainstUnrecordedSchemaAsync("migrate up");
+
+        var plan = Plan(options, session.Applied.Select(a => a.Version).ToHashSet());
+        if (plan.Pending.Count == 0)
+        {
+            console.Info($"migrate up: nothing to apply; {Describe(session.Applied)}{HeldBackNote(plan)} ({clock.Elapsed.TotalSeconds:0.0} s)");
+            return ExitCodes.Success;
+        }
+
+        var applied = new List<long>();
+        foreach (var migration in plan.Pending)
+        {
+            console.Info($"applying {migration.Label}{(migration.Transactional ? "" : " (online: several short transactions, not one)")}");
+            var elapsed = await session.UpAsync(migration);
+            applied.Add(migration.Version);
+            console.Info($"applied {migration.Label} in {elapsed.TotalSeconds:0.00} s");
+        }
+
+        console.Info($"migrate up: applied {applied.Count} migration{(applied.Count == 1 ? "" : "s")} ({Versions(applied)}) in {clock.Elapsed.TotalSeconds:0.0} s; {Describe(session.Applied)}{HeldBackNote(plan)}");
+        return ExitCodes.Success;
+    }
+
+    private static void Validate(MigrateUpOptions options)
+    {
+        if (options.To is { } to && to != 0 && KnownMigrations.Find(to) is null)
+        {
+            throw new RunnerException(FailureKind.Usage, $"--to {to}: no migration has that version (known: {Versions(KnownMigrations.All.Select(m => m.Version))}).");
+        }
+
+        foreach (var version in options.Include)
+        {
+            if (KnownMigrations.Find(version)?.OptIn is null)
+            {
+                throw new RunnerException(FailureKind.Usage,
+                    $"--include {version}: not an opt-in migration (opt-in: {Versions(KnownMigrations.All.Where(m => m.OptIn is not null).Select(m => m.Version))}).");
+            }
+        }
+    }
+
+    internal static UpPlan Plan(MigrateUpOptions options, IReadOnlySet<long> applied)
+    {
+        var target = options.To ?? long.MaxValue;
+        var candidates = KnownMigrations.All.Where(m => m.Version <= target && !applied.Contains(m.Version)).ToList();
+        var heldBack = candidates.Where(m => m.OptIn is not null && !options.Include.Contains(m.Version)).ToList();
+        return new UpPlan(candidates.Except(heldBack).ToList(), heldBack);
+    }
+
+    private async Task<int> DryRunAsync(MigrateUpOptions options, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        // A dry run changes nothing, not even the version table, so it neither takes the lock nor lets FluentMigrator create anything.
+        await using var connection = await Database.ConnectAsync(settings, console, "dry run", cancellationToken);
+        var appliedVersions = await VersionStore.ReadAsync(connection, cancellationToken);
+        if (appliedVersions.Count == 0 && await VersionStore.CountPlatformObjectsAsync(connection, cancellationToken) > 0)
+        {
+            throw new RunnerException(FailureKind.Failed,
+                "migrate up --dry-run: schema platform holds objects but no migration is recorded; a real run would refuse. Run 'baseline --dry-run' first.");
+        }
+
+        var plan = Plan(options, appliedVersions.Select(a => a.Version).ToHashSet());
+        using var preview = FluentMigratorHost.Create(settings, console, options.Include, preview: true);
+        var skipped = 0;
+        foreach (var migration in plan.Pending)
+        {
+            console.Info($"would apply {migration.Label}{(migration.Transactional ? " (one transaction)" : " (online: several short transactions)")}; its SQL:");
+            preview.Runner.ApplyMigrationUp(preview.Info(migration.Version), useTransaction: false);
+            var steps = preview.CountConnectionSteps(migration.Version, up: true);
+            if (steps > 0)
+            {
+                skipped += steps;
+                console.Info($"  note: {steps} step{(steps == 1 ? "" : "s")} of {migration.Label} run as code (Execute.WithConnection: data, backfill, checks); a dry run cannot show or run them.");
+            }
+        }
+
+        var what = plan.Pending.Count == 0 ? "nothing to apply" : $"would apply {plan.Pending.Count} migration{(plan.Pending.Count == 1 ? "" : "s")} ({Versions(plan.Pending.Select(m => m.Version))})";
+        console.Info($"migrate up --dry-run: {what}; nothing was changed{(skipped > 0 ? $"; {skipped} code steps not shown" : "")}{HeldBackNote(plan)} ({clock.Elapsed.TotalSeconds:0.0} s)");
+        return ExitCodes.Success;
+    }
+
+    private static string HeldBackNote(UpPlan plan) =>
+        plan.HeldBack.Count == 0 ? "" : $"; held back (opt-in): {string.Join(", ", plan.HeldBack.Select(m => $"{m.Version:000}, use --include {m.Version} to apply it"))}";
+
+    internal static string Describe(IReadOnlyList<AppliedVersion> applied) =>
+        applied.Count == 0 ? "no migration applied" : $"database at version {applied.Max(a => a.Version):000} ({applied.Count} applied)";
+
+    internal static string Versions(IEnumerable<long> versions) => string.Join(", ", versions.Select(v => v.ToString("000", System.Globalization.CultureInfo.InvariantCulture)));
+}
+
+public sealed record UpPlan(IReadOnlyList<KnownMigration> Pending, IReadOnlyList<KnownMigration> HeldBack);

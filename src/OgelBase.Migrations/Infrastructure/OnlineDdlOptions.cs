@@ -1,0 +1,28 @@
+namespace OgelBase.Migrations.Infrastructure;
+
+/// <summary>
+/// Knobs for migrations that run outside one transaction to stay online (e.g. 008). The runner
+/// registers one instance in the service provider; migrations take it in their constructor.
+/// </summary>
+public sealed class OnlineDdlOptions
+{
+    /// <summary>How long one DDL statement may wait in the lock queue; everyone queued behind it waits at most this long.</summary>
+    public TimeSpan LockTimeout { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>How many times a DDL step that hit its lock timeout is tried in all before the migration fails.</summary>
+    public int MaxAttempts { get; set; } = 60;
+
+    /// <summary>First pause between attempts; it doubles up to <see cref="MaxRetryDelay"/>, with jitter.</summary>
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Rows per backfill batch; each batch is its own short transaction.</summary>
+    public int BatchSize { get; set; } = 5000;
+
+    /// <summary>
+    /// Test hook: milliseconds to sleep after each backfill batch, so a test can land a kill inside the backfill.
+    /// Read from OGELBASE_TEST_BATCH_DELAY_MS by the runner; zero in production.
+    /// </summary>
+    public int BatchDelayMilliseconds { get; set; }
+}

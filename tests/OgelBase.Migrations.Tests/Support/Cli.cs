@@ -1,0 +1,16 @@
+using OgelBase.Migrations.Runner;
+
+namespace OgelBase.Migrations.Tests.Support;
+
+/// <summary>Runs the real command line in-process with a private environment and captured output.</summary>
+public static class Cli
+{
+    public static async Task<CliResult> RunAsync(IDictionary<string, string?> environment, params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var console = new RunnerConsole(stdout, stderr, name => environment.TryGetValue(name, out var v) ? v : null);
+        var code = await RunnerApp.RunAsync(args, console, CancellationToken.None);
+        return new CliResult(code, stdout.ToString(), stderr.ToString());
+    }
+}

@@ -1,0 +1,204 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Npgsql;
+using OgelBase.Migrations.Runner.Connection;
+
+namespace OgelBase.Migrations.Tests.Support;
+
+/// <summary>
+/// The PostgreSQL server every test in this run uses. <c>TEST_DATABASE_URL</c> names an existing server on
+/// which the tests may create databases; without it a throwaway cluster is started from the local server
+/// binaries on a free loopback port, with password authentication, and removed at the end of the run.
+/// No server at all is a failure, never a skip.
+/// </summary>
+public static class PostgresServer
+{
+    private static string? _dataDirectory;
+    private static string? _pgCtl;
+    private static bool _runAsPostgres;
+
+    public static string Host { get; private set; } = "127.0.0.1";
+    public static int Port { get; private set; }
+    public static string User { get; private set; } = "postgres";
+    public static string Password { get; private set; } = "";
+    public static string MaintenanceDatabase { get; private set; } = "postgres";
+
+    public static string AdminConnectionString => ConnectionStringFor(MaintenanceDatabase);
+
+    public static string ConnectionStringFor(string database, string? user = null, string? password = null) =>
+        new NpgsqlConnectionStringBuilder
+        {
+            Host = Host,
+            Port = Port,
+            Username = user ?? User,
+            Password = password ?? Password,
+            Database = database,
+            Pooling = false,
+            Timeout = 15,
+        }.ConnectionString;
+
+    public static string UrlFor(string database, string? user = null, string? password = null) =>
+        $"postgres://{Uri.EscapeDataString(user ?? User)}:{Uri.EscapeDataString(password ?? Password)}@{(Host.Contains(':') ? $"[{Host}]" : Host)}:{Port}/{Uri.EscapeDataString(database)}";
+
+    public static async Task StartAsync()
+    {
+        var url = Environment.GetEnvironmentVariable("TEST_DATABASE_URL");
+        if (!string.IsNullOrWhiteSpace(url))
+        {
+            var builder = DatabaseUrl.Parse(url);
+            Host = builder.Host ?? "127.0.0.1";
+            Port = builder.Port;
+            User = builder.Username ?? "postgres";
+            Password = builder.Password ?? "";
+            MaintenanceDatabase = builder.Database ?? "postgres";
+            await WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
+            return;
+        }
+
+        await StartThrowawayClusterAsync();
+    }
+
+    private static async Task StartThrowawayClusterAsync()
+    {
+        var binDirectory = FindServerBinaries()
+            ?? throw new InvalidOperationException(
+                "No PostgreSQL server binaries (initdb, pg_ctl) found on PATH or under /usr/lib/postgresql, and TEST_DATABASE_URL is not set. " +
+                "Install them (apt-get install -y postgresql) or point TEST_DATABASE_URL at a server the tests may create databases on.");
+
+        _runAsPostgres = Environment.UserName == "root";
+        _dataDirectory = Path.Combine(Path.GetTempPath(), "ogelbase-test-pg-" + Guid.NewGuid().ToString("N")[..12]);
+        var clusterDirectory = Path.Combine(_dataDirectory, "data");
+        Directory.CreateDirectory(_dataDirectory);
+
+        Password = "t3st-" + Guid.NewGuid().ToString("N");
+        var passwordFile = Path.Combine(_dataDirectory, "pwfile");
+        await File.WriteAllTextAsync(passwordFile, Password + "\n");
+        if (_runAsPostgres)
+        {
+            // The server refuses to run as root; the cluster belongs to the postgres OS user.
+            Run("chown", ["-R", "postgres", _dataDirectory]);
+        }
+
+        Port = FreeLoopbackPort();
+        Run(Path.Combine(binDirectory, "initdb"),
+            ["-D", clusterDirectory, "-U", "postgres", "--auth=scram-sha-256", "--pwfile=" + passwordFile, "-E", "UTF8", "--no-locale", "--no-sync"]);
+
+        _pgCtl = Path.Combine(binDirectory, "pg_ctl");
+        var serverOptions = string.Join(' ',
+            $"-p {Port}", "-c listen_addresses=127.0.0.1", $"-k {_dataDirectory}",
+            "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off", "-c max_connections=300");
+        Run(_pgCtl, ["-D", clusterDirectory, "-o", serverOptions, "-l", Path.Combine(_dataDirectory, "server.log"), "-w", "-t", "60", "start"]);
+        _clusterDirectory = clusterDirectory;
+        Host = "127.0.0.1";
+        User = "postgres";
+        MaintenanceDatabase = "postgres";
+        await WaitUntilReadyAsync(TimeSpan.FromSeconds(30));
+    }
+
+    private static string? _clusterDirectory;
+
+    public static void Stop()
+    {
+        if (_clusterDirectory is null || _pgCtl is null)
+        {
+            return;
+        }
+
+        Run(_pgCtl, ["-D", _clusterDirectory, "-m", "immediate", "-w", "stop"], throwOnError: false);
+        try
+        {
+            Directory.Delete(_dataDirectory!, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A leftover temp directory is harmless; the next run uses a new one.
+        }
+
+        _clusterDirectory = null;
+    }
+
+    private static async Task WaitUntilReadyAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            try
+            {
+                await using var connection = new NpgsqlConnection(AdminConnectionString);
+                await connection.OpenAsync();
+                return;
+            }
+            catch (NpgsqlException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(250);
+            }
+        }
+    }
+
+    private static string? FindServerBinaries()
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (File.Exists(Path.Combine(dir, "initdb")) && File.Exists(Path.Combine(dir, "pg_ctl")))
+            {
+                return dir;
+            }
+        }
+
+        const string debianRoot = "/usr/lib/postgresql";
+        if (!Directory.Exists(debianRoot))
+        {
+            return null;
+        }
+
+        return Directory.GetDirectories(debianRoot)
+            .Select(d => Path.Combine(d, "bin"))
+            .Where(d => File.Exists(Path.Combine(d, "initdb")))
+            .OrderByDescending(d => int.TryParse(Path.GetFileName(Path.GetDirectoryName(d)), out var v) ? v : 0)
+            .FirstOrDefault();
+    }
+
+    private static int FreeLoopbackPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static void Run(string file, IReadOnlyList<string> args, bool throwOnError = true)
+    {
+        var start = new ProcessStartInfo
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        if (_runAsPostgres && file != "chown")
+        {
+            start.FileName = "runuser";
+            start.ArgumentList.Add("-u");
+            start.ArgumentList.Add("postgres");
+            start.ArgumentList.Add("--");
+            start.ArgumentList.Add(file);
+        }
+        else
+        {
+            start.FileName = file;
+        }
+
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {file}");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        process.WaitForExit();
+        if (throwOnError && process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{Path.GetFileName(file)} exited {process.ExitCode}: {stderr.Result}{stdout.Result}");
+        }
+    }
+}
