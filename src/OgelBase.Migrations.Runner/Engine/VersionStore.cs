@@ -43,7 +43,7 @@ public static class VersionStore
     /// <summary>The tool's own schema. Created under the migration lock so concurrent first runs do not race.</summary>
     public static async Task EnsureSchemaAsync(NpgsqlConnection connection, CancellationToken cancellationToken = default)
     {
-        await using var command = new NpgsqlCommand($"CREATE SCHEMA IF NOT EXISTS \"{VersionTable.Schema}\"", connection);
+        await using var command = new NpgsqlCommand($"CREATE SCHEMA IF NOT EXISTS \"{VersionTable.Schema}\"; {CreatedObjects.CreateTableSql}", connection);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
