@@ -35,10 +35,11 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
     private const string ForeignKey = "users_active_org_id_fkey";
     private const string Index = "idx_users_active_org";
 
-    private const string ColumnComment =
-        "Organization the user has currently selected in Studio (org switcher, session context). " +
+    // Written as an SQL literal (no quotes inside), so the same text serves the statement and the "already done" check.
+    private const string ColumnCommentLiteral =
+        "'Organization the user has currently selected in Studio (org switcher, session context). " +
         "Must be one the user is a member of; set_user_active_org enforces that, the database does not. " +
-        "Cleared when the organization is deleted.";
+        "Cleared when the organization is deleted.'";
 
     private const string ColumnExists =
         "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('platform.users') AND attname = 'active_org_id' AND NOT attisdropped)";
@@ -48,6 +49,21 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
 
     private const string CaptureTriggerExists =
         $"EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('platform.users') AND tgname = '{CaptureTrigger}' AND NOT tgisinternal)";
+
+    private const string AddColumnSql = $"ALTER TABLE {Users} ADD COLUMN IF NOT EXISTS active_org_id uuid NULL";
+    private const string AddForeignKeySql =
+        $"ALTER TABLE {Users} ADD CONSTRAINT {ForeignKey} FOREIGN KEY (active_org_id) REFERENCES platform.organizations (id) ON DELETE SET NULL NOT VALID";
+    private const string ValidateForeignKeySql = $"ALTER TABLE {Users} VALIDATE CONSTRAINT {ForeignKey}";
+    private const string CreateIndexSql = $"CREATE INDEX CONCURRENTLY IF NOT EXISTS {Index} ON {Users} (active_org_id) WHERE active_org_id IS NOT NULL";
+    private const string DropIndexSql = $"DROP INDEX CONCURRENTLY IF EXISTS platform.{Index}";
+    private const string CommentColumnSql = $"COMMENT ON COLUMN {Users}.active_org_id IS {ColumnCommentLiteral}";
+    private const string RevokeCaptureFunctionSql = $"REVOKE ALL ON FUNCTION {CaptureFunction}() FROM PUBLIC";
+    private const string CreateCaptureTriggerSql =
+        $"CREATE TRIGGER {CaptureTrigger} AFTER INSERT OR UPDATE OF active_org_id ON {Users} FOR EACH ROW EXECUTE FUNCTION {CaptureFunction}()";
+    private const string DropForeignKeySql = $"ALTER TABLE {Users} DROP CONSTRAINT IF EXISTS {ForeignKey}";
+    private const string DropCaptureTriggerSql = $"DROP TRIGGER IF EXISTS {CaptureTrigger} ON {Users}";
+    private const string DropCaptureFunctionSql = $"DROP FUNCTION IF EXISTS {CaptureFunction}()";
+    private const string DropColumnSql = $"ALTER TABLE {Users} DROP COLUMN IF EXISTS active_org_id";
 
     private readonly OnlineDdlOptions _options;
     private readonly ILogger<M008_AddActiveOrgTracking> _logger;
@@ -70,41 +86,42 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
         {
             var ddl = Online(connection, transaction);
             ddl.LockedStep("add column platform.users.active_org_id", ColumnExists,
-                $"ALTER TABLE {Users} ADD COLUMN IF NOT EXISTS active_org_id uuid NULL");
+                AddColumnSql);
 
             // NOT VALID: adding the FK then needs its SHARE ROW EXCLUSIVE locks only for an instant, and the scan of
             // existing rows happens in VALIDATE, whose SHARE UPDATE EXCLUSIVE lock lets reads and writes go on.
             ddl.LockedStep($"add foreign key {ForeignKey} (NOT VALID)", ForeignKeyExists,
-                $"ALTER TABLE {Users} ADD CONSTRAINT {ForeignKey} FOREIGN KEY (active_org_id) REFERENCES platform.organizations (id) ON DELETE SET NULL NOT VALID");
+                AddForeignKeySql);
             ddl.LockedStep($"validate foreign key {ForeignKey}",
                 $"EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass('platform.users') AND conname = '{ForeignKey}' AND convalidated)",
-                $"ALTER TABLE {Users} VALIDATE CONSTRAINT {ForeignKey}");
+                ValidateForeignKeySql);
 
             // A CONCURRENTLY build that failed or was killed leaves an INVALID index under the name, which
             // IF NOT EXISTS would then accept as done; such a leftover is dropped before every attempt.
             ddl.ConcurrentStep($"build index {Index} (CONCURRENTLY)",
                 $"EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('platform.{Index}') AND indisvalid)",
-                $"CREATE INDEX CONCURRENTLY IF NOT EXISTS {Index} ON {Users} (active_org_id) WHERE active_org_id IS NOT NULL",
+                CreateIndexSql,
                 beforeEachAttempt: () =>
                 {
                     if (ddl.Scalar<bool>($"SELECT EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('platform.{Index}') AND NOT indisvalid)"))
                     {
                         _logger.LogInformation($"dropping the INVALID index {Index} left by an earlier attempt");
-                        ddl.Execute($"DROP INDEX CONCURRENTLY IF EXISTS platform.{Index}");
+                        ddl.Execute(DropIndexSql);
                     }
                 });
 
             // COMMENT ON COLUMN takes SHARE UPDATE EXCLUSIVE on the table, so it goes under the same lock discipline.
             ddl.LockedStep("comment on platform.users.active_org_id",
-                $"col_description('platform.users'::regclass, (SELECT attnum FROM pg_attribute WHERE attrelid = 'platform.users'::regclass AND attname = 'active_org_id')) IS NOT DISTINCT FROM {Literal(ColumnComment)}",
-                $"COMMENT ON COLUMN {Users}.active_org_id IS {Literal(ColumnComment)}");
-        }, "008: column, foreign key, index and comment, each under a short lock_timeout with retries");
+                $"col_description('platform.users'::regclass, (SELECT attnum FROM pg_attribute WHERE attrelid = 'platform.users'::regclass AND attname = 'active_org_id')) IS NOT DISTINCT FROM {ColumnCommentLiteral}",
+                CommentColumnSql);
+        }, Describe("each skipped when already in place; strong locks under a short lock_timeout, retried on 55P03",
+            AddColumnSql, AddForeignKeySql, ValidateForeignKeySql, "(an INVALID leftover index is dropped first) " + CreateIndexSql, CommentColumnSql));
 
         // Functions take no table lock (plpgsql bodies are not checked against tables at creation).
         Execute.Sql(SetUserActiveOrgSql);
         Execute.Sql(GetUserActiveOrgSql);
-        Execute.Sql($"COMMENT ON FUNCTION platform.set_user_active_org(uuid, uuid) IS {Literal(SetFunctionComment)}");
-        Execute.Sql($"COMMENT ON FUNCTION platform.get_user_active_org(uuid) IS {Literal(GetFunctionComment)}");
+        Execute.Sql("COMMENT ON FUNCTION platform.set_user_active_org(uuid, uuid) IS " + SetFunctionComment);
+        Execute.Sql("COMMENT ON FUNCTION platform.get_user_active_org(uuid) IS " + GetFunctionComment);
         Execute.Sql(PrivilegesSql);
 
         Execute.WithConnection((connection, transaction) =>
@@ -119,11 +136,15 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
             if (ddl.Scalar<bool>($"SELECT {CaptureTriggerExists}"))
             {
                 ddl.LockedStep($"drop leftover rollback trigger {CaptureTrigger}", $"NOT {CaptureTriggerExists}",
-                    $"DROP TRIGGER IF EXISTS {CaptureTrigger} ON {Users}", $"DROP FUNCTION IF EXISTS {CaptureFunction}()");
+                    DropCaptureTriggerSql, DropCaptureFunctionSql);
             }
 
             ddl.Execute($"DROP TABLE IF EXISTS {SavedChoicesTable}");
-        }, "008: restore choices saved by a rollback, backfill from the earliest membership (batched), verify");
+        }, Describe("batched, each batch its own transaction",
+            $"if {SavedChoicesTable} exists: restore each saved choice into a NULL active_org_id where the user is still a member of that organization",
+            "backfill every NULL active_org_id from the membership with the earliest joined_at (NULL last, ties by organization_id)",
+            "verify column, validated foreign key, valid partial index and both functions",
+            $"DROP TABLE IF EXISTS {SavedChoicesTable}"));
     }
 
     public override void Down()
@@ -139,9 +160,7 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
             // the side table; then the bulk copy with ON CONFLICT DO NOTHING, so a value the trigger wrote (newer
             // than what the copy read) wins. The column goes only together with the trigger, in one transaction.
             ddl.LockedStep($"install capture trigger {CaptureTrigger}", $"NOT {ColumnExists} OR {CaptureTriggerExists}",
-                CaptureFunctionSql,
-                $"REVOKE ALL ON FUNCTION {CaptureFunction}() FROM PUBLIC",
-                $"CREATE TRIGGER {CaptureTrigger} AFTER INSERT OR UPDATE OF active_org_id ON {Users} FOR EACH ROW EXECUTE FUNCTION {CaptureFunction}()");
+                CaptureFunctionSql, RevokeCaptureFunctionSql, CreateCaptureTriggerSql);
 
             if (ddl.Scalar<bool>($"SELECT {ColumnExists}"))
             {
@@ -157,7 +176,10 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
                     SELECT (SELECT b.id FROM batch b ORDER BY b.id DESC LIMIT 1), (SELECT count(*) FROM batch), (SELECT count(*) FROM saved)
                     """);
             }
-        }, "008: save every user's active_org_id (capture trigger, then batched copy)");
+        }, Describe("skipped once the column is gone; the trigger under a short lock_timeout, retried on 55P03",
+            $"CREATE OR REPLACE FUNCTION {CaptureFunction}() (upserts NEW.id, NEW.active_org_id into {SavedChoicesTable})",
+            RevokeCaptureFunctionSql, CreateCaptureTriggerSql,
+            $"batched: INSERT INTO {SavedChoicesTable} SELECT id, active_org_id FROM {Users} WHERE active_org_id IS NOT NULL ON CONFLICT (user_id) DO NOTHING"));
 
         Execute.Sql("DROP FUNCTION IF EXISTS platform.get_user_active_org(uuid)");
         Execute.Sql("DROP FUNCTION IF EXISTS platform.set_user_active_org(uuid, uuid)");
@@ -165,15 +187,11 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
         Execute.WithConnection((connection, transaction) =>
         {
             var ddl = Online(connection, transaction);
-            ddl.ConcurrentStep($"drop index {Index} (CONCURRENTLY)", $"to_regclass('platform.{Index}') IS NULL",
-                $"DROP INDEX CONCURRENTLY IF EXISTS platform.{Index}");
-            ddl.LockedStep($"drop foreign key {ForeignKey}", $"NOT {ForeignKeyExists}",
-                $"ALTER TABLE {Users} DROP CONSTRAINT IF EXISTS {ForeignKey}");
+            ddl.ConcurrentStep($"drop index {Index} (CONCURRENTLY)", $"to_regclass('platform.{Index}') IS NULL", DropIndexSql);
+            ddl.LockedStep($"drop foreign key {ForeignKey}", $"NOT {ForeignKeyExists}", DropForeignKeySql);
             ddl.LockedStep("drop capture trigger and column platform.users.active_org_id",
                 $"NOT {ColumnExists} AND NOT {CaptureTriggerExists} AND to_regprocedure('{CaptureFunction}()') IS NULL",
-                $"DROP TRIGGER IF EXISTS {CaptureTrigger} ON {Users}",
-                $"DROP FUNCTION IF EXISTS {CaptureFunction}()",
-                $"ALTER TABLE {Users} DROP COLUMN IF EXISTS active_org_id");
+                DropCaptureTriggerSql, DropCaptureFunctionSql, DropColumnSql);
 
             var saved = ddl.Scalar<long>($"SELECT count(*) FROM {SavedChoicesTable} WHERE active_org_id IS NOT NULL");
             if (saved == 0)
@@ -185,7 +203,9 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
             _logger.LogInformation(saved == 0
                 ? "no user had an active organization; nothing saved"
                 : $"saved {saved} users' active organization in {SavedChoicesTable}; the next up restores them");
-        }, "008: drop index (CONCURRENTLY), foreign key, then capture trigger and column in one short transaction");
+        }, Describe("each skipped when already done; strong locks under a short lock_timeout, retried on 55P03",
+            DropIndexSql, DropForeignKeySql, $"in one transaction: {DropCaptureTriggerSql}; {DropCaptureFunctionSql}; {DropColumnSql}",
+            $"DROP TABLE {SavedChoicesTable} if it holds no saved choice"));
     }
 
     private OnlineDdl Online(IDbConnection connection, IDbTransaction? transaction) => new(connection, transaction, _options, _logger);
@@ -202,14 +222,17 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
         ddl.Batches("restore saved active_org_id", ddl.Scalar<long>($"SELECT count(*) FROM {SavedChoicesTable}"), hasAfter => $"""
             WITH batch AS (
               SELECT s.user_id, s.active_org_id FROM {SavedChoicesTable} s {(hasAfter ? "WHERE s.user_id > @after" : "")} ORDER BY s.user_id LIMIT @batch_size
+            ), last AS (
+              SELECT b.user_id AS id FROM batch b ORDER BY b.user_id DESC LIMIT 1
             ), restored AS (
               UPDATE {Users} u SET active_org_id = b.active_org_id
               FROM batch b
               WHERE u.id = b.user_id AND b.active_org_id IS NOT NULL AND u.active_org_id IS NULL
                 AND EXISTS (SELECT 1 FROM platform.organization_members m WHERE m.user_id = b.user_id AND m.organization_id = b.active_org_id)
+                {KeyRange("u.id", hasAfter)}
               RETURNING 1
             )
-            SELECT (SELECT b.user_id FROM batch b ORDER BY b.user_id DESC LIMIT 1), (SELECT count(*) FROM batch), (SELECT count(*) FROM restored)
+            SELECT (SELECT l.id FROM last l), (SELECT count(*) FROM batch), (SELECT count(*) FROM restored)
             """);
     }
 
@@ -222,6 +245,8 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
         ddl.Batches("backfill active_org_id", ddl.Scalar<long>($"SELECT count(*) FROM {Users}"), hasAfter => $"""
             WITH batch AS (
               SELECT u.id FROM {Users} u {(hasAfter ? "WHERE u.id > @after" : "")} ORDER BY u.id LIMIT @batch_size
+            ), last AS (
+              SELECT b.id FROM batch b ORDER BY b.id DESC LIMIT 1
             ), earliest AS (
               SELECT DISTINCT ON (m.user_id) m.user_id, m.organization_id
               FROM platform.organization_members m JOIN batch b ON b.id = m.user_id
@@ -230,10 +255,16 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
               UPDATE {Users} u SET active_org_id = e.organization_id
               FROM earliest e
               WHERE u.id = e.user_id AND u.active_org_id IS NULL
+                {KeyRange("u.id", hasAfter)}
               RETURNING 1
             )
-            SELECT (SELECT b.id FROM batch b ORDER BY b.id DESC LIMIT 1), (SELECT count(*) FROM batch), (SELECT count(*) FROM filled)
+            SELECT (SELECT l.id FROM last l), (SELECT count(*) FROM batch), (SELECT count(*) FROM filled)
             """);
+
+    // The id range of the batch, repeated on the updated table: without it the planner joins the batch to a
+    // sequential scan of all users, which makes every batch as slow as the whole table.
+    private static string KeyRange(string column, bool hasAfter) =>
+        $"{(hasAfter ? $"AND {column} > @after " : "")}AND {column} <= (SELECT l.id FROM last l)";
 
     private void Verify(OnlineDdl ddl)
     {
@@ -264,7 +295,8 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
         _logger.LogInformation($"verified: users: {users}, with active org: {withActive}, without any membership: {withoutMembership}");
     }
 
-    private static string Literal(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
+    // FluentMigrator prints this for the step in --dry-run and --verbose, where the code itself is not shown.
+    private static string Describe(string how, params string[] steps) => $"008, {how}: {string.Join("; ", steps)}";
 
     // Pinned search_path: as SECURITY DEFINER it runs with its owner's rights, so no caller-controlled schema
     // may shadow the tables or operators it uses. The membership error is raised with its own SQLSTATE and is
@@ -319,13 +351,13 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
         """;
 
     private const string SetFunctionComment =
-        "Makes p_org_id the active organization of user p_user_id and returns true. Raises SQLSTATE " + NotAMemberSqlState +
+        "'Makes p_org_id the active organization of user p_user_id and returns true. Raises SQLSTATE " + NotAMemberSqlState +
         " naming the organization when the user is not a member of it. Runs as its owner; EXECUTE is granted only to the " +
-        "database owner role, so grant it explicitly to any other app role that should call it.";
+        "database owner role, so grant it explicitly to any other app role that should call it.'";
 
     private const string GetFunctionComment =
-        "The active organization of user p_user_id (id, slug, name) and the user's role in it; no row when none is set " +
-        "or the user is no longer a member of it.";
+        "'The active organization of user p_user_id (id, slug, name) and the role the user has in it; no row when none is set " +
+        "or the user is no longer a member of it.'";
 
     // PUBLIC keeps no EXECUTE (spec §12.2, §12.4): the database owner role is the one Studio connects as. Another app
     // role is enabled with: GRANT EXECUTE ON FUNCTION platform.set_user_active_org(uuid, uuid) TO <role>; (same for
