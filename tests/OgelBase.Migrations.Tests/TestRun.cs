@@ -1,5 +1,8 @@
-namespace OgelBase.Migrations.Tests.Support;
+using OgelBase.Migrations.Tests.Support;
 
+namespace OgelBase.Migrations.Tests;
+
+/// <summary>One PostgreSQL server for the whole run (root namespace, so it covers every test).</summary>
 [SetUpFixture]
 public sealed class TestRun
 {

@@ -1,0 +1,92 @@
+using System.Diagnostics;
+
+namespace OgelBase.Migrations.Tests.Support;
+
+/// <summary>
+/// The runner as a separate OS process (the published dll copied next to the tests), for what in-process
+/// runs cannot show: concurrent deploys, kills, signals.
+/// </summary>
+public sealed class RunnerProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly Task<string> _stdout;
+    private readonly Task<string> _stderr;
+
+    private RunnerProcess(Process process)
+    {
+        _process = process;
+        _stdout = process.StandardOutput.ReadToEndAsync();
+        _stderr = process.StandardError.ReadToEndAsync();
+    }
+
+    public int Id => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    public static string RunnerDll => Path.Combine(AppContext.BaseDirectory, "ogelbase-migrate.dll");
+
+    public static RunnerProcess Start(IDictionary<string, string?> environment, params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(RunnerDll);
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        // A clean environment: only what the test passes, plus what dotnet itself needs to start.
+        start.Environment.Clear();
+        foreach (var name in new[] { "PATH", "HOME", "DOTNET_ROOT", "TMPDIR" })
+        {
+            var value = Environment.GetEnvironmentVariable(name);
+            if (value is not null)
+            {
+                start.Environment[name] = value;
+            }
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+
+        return new RunnerProcess(Process.Start(start) ?? throw new InvalidOperationException("could not start the runner"));
+    }
+
+    public static async Task<CliResult> RunAsync(IDictionary<string, string?> environment, params string[] args)
+    {
+        using var process = Start(environment, args);
+        return await process.WaitAsync(TimeSpan.FromMinutes(5));
+    }
+
+    public async Task<CliResult> WaitAsync(TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cancel.Token);
+        return new CliResult(_process.ExitCode, await _stdout, await _stderr);
+    }
+
+    public void Kill() => _process.Kill(entireProcessTree: true);
+
+    /// <summary>Sends a POSIX signal (SIGTERM = 15, SIGINT = 2) to the runner.</summary>
+    public void Signal(int signal)
+    {
+        using var kill = Process.Start("kill", [$"-{signal}", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+
+        _process.Dispose();
+    }
+}
