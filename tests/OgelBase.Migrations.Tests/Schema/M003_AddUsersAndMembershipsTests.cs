@@ -1,4 +1,6 @@
 using Npgsql;
+using OgelBase.Migrations.Infrastructure;
+using OgelBase.Migrations.Migrations;
 using OgelBase.Migrations.Tests.Support;
 
 namespace OgelBase.Migrations.Tests.Schema;
@@ -551,6 +553,20 @@ public sealed class M003_AddUsersAndMembershipsTests
         Assert.That(down.ExitCode, Is.EqualTo(0), down.ToString());
         Assert.That(await db.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pgcrypto')"), Is.True);
         Assert.That(await Catalog.ExistsAsync(db, "platform.users"), Is.False);
+    }
+
+    [Test]
+    public async Task Rollback_manifest_lists_exactly_the_tables_version_3_creates()
+    {
+        await using var at2 = await MigratedToAsync(2);
+        await using var at3 = await MigratedToAsync(3);
+        const string tables = "SELECT relname FROM pg_class WHERE relnamespace = 'platform'::regnamespace AND relkind = 'r'";
+        var created = (await at3.ColumnAsync(tables)).Except(await at2.ColumnAsync(tables)).ToList();
+
+        var manifest = new M003_AddUsersAndMemberships().RemovedByDown;
+        Assert.That(manifest.Select(r => (r.Kind, r.Schema, r.Table)),
+            Is.EquivalentTo(created.Select(t => (RemovedKind.Table, "platform", t))));
+        Assert.That(created, Is.EquivalentTo(Tables));
     }
 
     private static List<string> Lines(IDictionary<string, string> pairs) =>
