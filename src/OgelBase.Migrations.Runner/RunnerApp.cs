@@ -15,6 +15,8 @@ public static class RunnerApp
             MigrateCommand.Create(console),
             RollbackCommand.Create(console),
             StatusCommand.Create(console),
+            BaselineCommand.Create(console),
+            VerifyCommand.Create(console),
         };
 
         var parse = root.Parse(args);

@@ -35,6 +35,7 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
             console.Info($"applying {migration.Label}{(migration.Transactional ? "" : " (online: several short transactions, not one)")}");
             var elapsed = await session.UpAsync(migration);
             applied.Add(migration.Version);
+            await VerifyService.CheckJustAppliedAsync(session, migration, cancellationToken);
             console.Info($"applied {migration.Label} in {elapsed.TotalSeconds:0.00} s");
         }
 

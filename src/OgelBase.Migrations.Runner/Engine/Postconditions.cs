@@ -1,0 +1,109 @@
+using System.Reflection;
+
+namespace OgelBase.Migrations.Runner.Engine;
+
+/// <summary>What one migration's Up leaves in schema platform: objects it creates, and objects of earlier versions it removes.</summary>
+public sealed record VersionPostconditions(long Version, IReadOnlyList<CatalogObject> Creates, IReadOnlyList<CatalogObject> Removes);
+
+public sealed record Drift(long Version, string Problem);
+
+/// <summary>
+/// Post-conditions per version, read from Postconditions/NNN.txt (embedded). Those files are generated from a real
+/// build of each version (catalog after minus catalog before) by a test that also fails whenever they fall out of
+/// date, so they cannot drift from the migrations themselves. Lines are <c>+kind\tidentity\tfacts</c> or <c>-…</c>.
+/// </summary>
+public static class Postconditions
+{
+    public const string ResourcePrefix = "postconditions/";
+
+    private static readonly Lazy<Dictionary<long, VersionPostconditions>> Manifests = new(Load);
+
+    public static VersionPostconditions? For(long version) => Manifests.Value.GetValueOrDefault(version);
+
+    public static string Format(long version) => $"{version:000}.txt";
+
+    /// <summary>The objects each applied version should have left, after later applied versions removed theirs.</summary>
+    public static Dictionary<long, List<CatalogObject>> Expected(IEnumerable<long> appliedVersions)
+    {
+        var ordered = appliedVersions.Order().ToList();
+        var expected = new Dictionary<long, List<CatalogObject>>();
+        foreach (var version in ordered)
+        {
+            var manifest = For(version);
+            if (manifest is null)
+            {
+                continue;
+            }
+
+            var removedLater = ordered.Where(v => v > version)
+                .SelectMany(v => For(v)?.Removes ?? [])
+                .Select(o => (o.Kind, o.Identity))
+                .ToHashSet();
+            expected[version] = manifest.Creates.Where(o => !removedLater.Contains((o.Kind, o.Identity))).ToList();
+        }
+
+        return expected;
+    }
+
+    /// <summary>Compares what the applied versions should have left with the live catalog.</summary>
+    public static List<Drift> Check(IEnumerable<long> appliedVersions, IReadOnlySet<CatalogObject> live, IReadOnlySet<string> invalid, IEnumerable<long>? only = null)
+    {
+        var byIdentity = live.GroupBy(o => (o.Kind, o.Identity)).ToDictionary(g => g.Key, g => g.First());
+        var filter = only?.ToHashSet();
+        var drifts = new List<Drift>();
+        foreach (var (version, objects) in Expected(appliedVersions))
+        {
+            if (filter is not null && !filter.Contains(version))
+            {
+                continue;
+            }
+
+            foreach (var expected in objects)
+            {
+                if (!byIdentity.TryGetValue((expected.Kind, expected.Identity), out var found))
+                {
+                    drifts.Add(new Drift(version, $"missing {expected}"));
+                }
+                else if (found.Facts != expected.Facts)
+                {
+                    drifts.Add(new Drift(version, $"changed {expected.Kind} {expected.Identity}: expected {Show(expected.Facts)}, found {Show(found.Facts)}"));
+                }
+                else if (invalid.Contains($"{expected.Kind} {expected.Identity}"))
+                {
+                    drifts.Add(new Drift(version, $"invalid {expected.Kind} {expected.Identity} (not valid or not validated)"));
+                }
+            }
+        }
+
+        return drifts;
+    }
+
+    private static string Show(string facts) => facts.Length == 0 ? "(none)" : facts;
+
+    private static Dictionary<long, VersionPostconditions> Load()
+    {
+        var assembly = Assembly.GetExecutingAssembly();
+        var manifests = new Dictionary<long, VersionPostconditions>();
+        foreach (var name in assembly.GetManifestResourceNames().Where(n => n.StartsWith(ResourcePrefix, StringComparison.Ordinal)))
+        {
+            var version = long.Parse(Path.GetFileNameWithoutExtension(name[ResourcePrefix.Length..]), System.Globalization.CultureInfo.InvariantCulture);
+            using var stream = assembly.GetManifestResourceStream(name)!;
+            using var reader = new StreamReader(stream);
+            var creates = new List<CatalogObject>();
+            var removes = new List<CatalogObject>();
+            while (reader.ReadLine() is { } line)
+            {
+                if (line.Length < 2 || line[0] == '#')
+                {
+                    continue;
+                }
+
+                (line[0] == '-' ? removes : creates).Add(CatalogObject.Parse(line[1..]));
+            }
+
+            manifests[version] = new VersionPostconditions(version, creates, removes);
+        }
+
+        return manifests;
+    }
+}

@@ -1,0 +1,66 @@
+using System.Diagnostics;
+using OgelBase.Migrations.Runner.Engine;
+
+namespace OgelBase.Migrations.Runner.Services;
+
+/// <summary>Checks every applied version's post-conditions against the live catalog and reports drift per version.</summary>
+public sealed class VerifyService(RunSettings settings, RunnerConsole console)
+{
+    public async Task<int> RunAsync(CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        await using var connection = await Database.ConnectAsync(settings, console, "verify", cancellationToken);
+        var applied = (await VersionStore.ReadAsync(connection, cancellationToken)).Select(a => a.Version).ToList();
+        if (applied.Count == 0)
+        {
+            console.Info($"verify: no version is recorded on {settings.Target}; nothing to verify ({clock.Elapsed.TotalSeconds:0.0} s)");
+            return ExitCodes.Success;
+        }
+
+        var live = await CatalogInventory.ReadAsync(connection, cancellationToken: cancellationToken);
+        var invalid = await CatalogInventory.ReadInvalidAsync(connection, cancellationToken: cancellationToken);
+        var drifts = Postconditions.Check(applied, live, invalid);
+        var expected = Postconditions.Expected(applied);
+        foreach (var version in applied)
+        {
+            var mine = drifts.Where(d => d.Version == version).ToList();
+            var label = KnownMigrations.Find(version)?.Label ?? $"{version:000} (unknown to this build: not checked)";
+            var count = expected.TryGetValue(version, out var objects) ? objects.Count : 0;
+            console.Result(mine.Count == 0
+                ? $"{label}: ok ({count} objects)"
+                : $"{label}: DRIFT ({mine.Count} of {count} objects)");
+            foreach (var drift in mine)
+            {
+                console.Result($"  {drift.Problem}");
+            }
+        }
+
+        var drifted = drifts.Select(d => d.Version).Distinct().ToList();
+        if (drifted.Count > 0)
+        {
+            throw new RunnerException(FailureKind.Failed,
+                $"verify: drift in version {MigrateUpService.Versions(drifted)} ({drifts.Count} problems, listed above) on {settings.Target}");
+        }
+
+        console.Info($"verify: {applied.Count} applied versions checked on {settings.Target}, no drift ({clock.Elapsed.TotalSeconds:0.0} s)");
+        return ExitCodes.Success;
+    }
+
+    /// <summary>The check migrate up runs right after applying one version.</summary>
+    public static async Task CheckJustAppliedAsync(MigrationSession session, KnownMigration migration, CancellationToken cancellationToken)
+    {
+        if (Postconditions.For(migration.Version) is null)
+        {
+            return;
+        }
+
+        var live = await CatalogInventory.ReadAsync(session.Connection, cancellationToken: cancellationToken);
+        var invalid = await CatalogInventory.ReadInvalidAsync(session.Connection, cancellationToken: cancellationToken);
+        var drifts = Postconditions.Check(session.Applied.Select(a => a.Version), live, invalid, only: [migration.Version]);
+        if (drifts.Count > 0)
+        {
+            throw new RunnerException(FailureKind.Failed,
+                $"migration {migration.Label} was applied but its post-conditions do not hold: {string.Join("; ", drifts.Take(5).Select(d => d.Problem))}{(drifts.Count > 5 ? $" (+{drifts.Count - 5} more)" : "")}");
+        }
+    }
+}
