@@ -4,9 +4,6 @@ using OgelBase.Migrations.Infrastructure;
 using OgelBase.Migrations.Migrations;
 using OgelBase.Migrations.Tests.Support;
 
-// Expected values in assertions are literal arrays on purpose: each runs once per test, and inline they read as the spec does.
-#pragma warning disable CA1861
-
 namespace OgelBase.Migrations.Tests.Schema;
 
 /// <summary>
