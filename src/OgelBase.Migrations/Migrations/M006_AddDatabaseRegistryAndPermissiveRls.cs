@@ -271,11 +271,23 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollb
         // PUBLIC keeps its default EXECUTE (see the schema history; a later version revokes it).
         Execute.Sql($"GRANT USAGE ON SCHEMA {S} TO PUBLIC");
         Execute.Sql($"GRANT SELECT ON {S}.databases_safe TO PUBLIC");
-        Execute.Sql($"GRANT SELECT, INSERT, UPDATE, DELETE ON {S}.databases TO postgres");
-        Execute.Sql($"GRANT SELECT ON {S}.databases_with_connection_strings TO postgres");
         Execute.Sql($"GRANT EXECUTE ON FUNCTION {S}.get_project_databases(uuid, text) TO PUBLIC");
-        Execute.Sql($"GRANT EXECUTE ON FUNCTION {S}.update_database_health(uuid, text, text) TO postgres");
-        Execute.Sql($"GRANT EXECUTE ON FUNCTION {S}.decrypt_database_connection_string(uuid) TO postgres");
+
+        // Managed servers do not always have a role named postgres; there these grants have no one to go to.
+        Execute.Sql($"""
+            DO $ogel$
+            BEGIN
+              IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'postgres') THEN
+                GRANT SELECT, INSERT, UPDATE, DELETE ON {S}.databases TO postgres;
+                GRANT SELECT ON {S}.databases_with_connection_strings TO postgres;
+                GRANT EXECUTE ON FUNCTION {S}.update_database_health(uuid, text, text) TO postgres;
+                GRANT EXECUTE ON FUNCTION {S}.decrypt_database_connection_string(uuid) TO postgres;
+              ELSE
+                RAISE NOTICE 'role postgres does not exist; the grants of migration 006 to it were skipped';
+              END IF;
+            END
+            $ogel$
+            """);
     }
 
     private void CommentsPartA()
