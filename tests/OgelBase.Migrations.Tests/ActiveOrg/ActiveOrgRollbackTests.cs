@@ -82,6 +82,26 @@ public sealed class ActiveOrgRollbackTests
     }
 
     [Test]
+    public async Task Run_as_the_plain_role_that_owns_the_database_a_round_trip_of_8_keeps_every_choice()
+    {
+        await using var db = await TestDatabase.CreateAsync(ownedByPlainRole: true);
+        Assert.That((await db.RunAsync("migrate", "up", "--to", Below8)).ExitCode, Is.EqualTo(0));
+        await SeedManyAsync(db, users: 40);
+        Assert.That((await db.RunAsync("migrate", "up", "--to", "8")).ExitCode, Is.EqualTo(0));
+        await db.ExecuteAsync(SwitchToAnotherMembership);
+        var chosen = await ActiveOrgsAsync(db);
+
+        var down = await db.RunAsync("rollback", Below8);
+        Assert.That(down.ExitCode, Is.EqualTo(0), down.ToString());
+        Assert.That(await db.ScalarAsync<string>($"SELECT relowner::regrole::text FROM pg_class WHERE oid = '{SideTable}'::regclass"), Is.EqualTo(db.Owner));
+        var up = await db.RunAsync("migrate", "up", "--to", "8");
+        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
+
+        Assert.That(await ActiveOrgsAsync(db), Is.EquivalentTo(chosen));
+        Assert.That(await db.ScalarAsync<bool>($"SELECT has_function_privilege('{db.Owner}', 'platform.set_user_active_org(uuid,uuid)', 'EXECUTE')"), Is.True);
+    }
+
+    [Test]
     public async Task A_rollback_with_no_active_org_saved_leaves_no_side_table_behind()
     {
         await using var db = await DatabaseBelow8Async();

@@ -6,8 +6,9 @@ using static OgelBase.Migrations.Tests.ActiveOrg.ActiveOrgData;
 namespace OgelBase.Migrations.Tests.ActiveOrg;
 
 /// <summary>
-/// The statements Studio runs against 008's objects, verbatim in shape, as the owner role it connects as.
-/// If one of these breaks, the org switcher breaks.
+/// The statements Studio runs against 008's objects, verbatim in shape, on a connection of the role Studio uses: the
+/// database's owner, a plain (non-superuser) role that also ran the migrations. If one of these breaks, the org
+/// switcher breaks. Seeding and reading back go through a superuser connection.
 /// </summary>
 public sealed class StudioContractTests
 {
@@ -29,8 +30,8 @@ public sealed class StudioContractTests
 
     private static async Task<Seeded> SeedAsync()
     {
-        var db = await DatabaseBelow8Async();
-        await UpTo8Async(db);
+        var db = await TestDatabase.CreateAsync(ownedByPlainRole: true);
+        Assert.That((await db.RunAsync("migrate", "up", "--to", "8")).ExitCode, Is.EqualTo(0));
         var acme = await OrgAsync(db, "acme");
         var globex = await OrgAsync(db, "globex");
         var user = await UserAsync(db, "studio.user");
@@ -46,7 +47,7 @@ public sealed class StudioContractTests
         var (db, acme, globex, user) = seeded;
         await ExecuteAsync(db, "UPDATE platform.users SET active_org_id = @org WHERE id = @user", ("org", globex), ("user", user));
 
-        await using var connection = await db.OpenAsync();
+        await using var connection = await AppAsync(db);
         await using var command = new NpgsqlCommand(ReadQuery, connection) { Parameters = { new() { Value = user } } };
         await using var reader = await command.ExecuteReaderAsync();
         var rows = new List<(Guid Active, Guid Org, string Slug, string Name, string Role)>();
@@ -68,7 +69,7 @@ public sealed class StudioContractTests
     {
         await using var seeded = await SeedAsync();
         var (db, acme, _, user) = seeded;
-        await using var connection = await db.OpenAsync();
+        await using var connection = await AppAsync(db);
 
         await using (var write = new NpgsqlCommand(WriteStatement, connection) { Parameters = { new() { Value = acme }, new() { Value = user } } })
         {
@@ -107,7 +108,7 @@ public sealed class StudioContractTests
         var (db, _, globex, user) = seeded;
         await ExecuteAsync(db, "UPDATE platform.users SET updated_at = now() - interval '1 day' WHERE id = @user", ("user", user));
 
-        await using var connection = await db.OpenAsync();
+        await using var connection = await AppAsync(db);
         await using var call = new NpgsqlCommand("SELECT platform.set_user_active_org($1, $2)", connection) { Parameters = { new() { Value = user }, new() { Value = globex } } };
         Assert.That(await call.ExecuteScalarAsync(), Is.EqualTo(true));
 
@@ -123,7 +124,7 @@ public sealed class StudioContractTests
         var stranger = await OrgAsync(db, "stranger-org");
         await ExecuteAsync(db, "UPDATE platform.users SET active_org_id = @org WHERE id = @user", ("org", acme), ("user", user));
 
-        await using var connection = await db.OpenAsync();
+        await using var connection = await AppAsync(db);
         await using var call = new NpgsqlCommand("SELECT platform.set_user_active_org($1, $2)", connection) { Parameters = { new() { Value = user }, new() { Value = stranger } } };
         var error = Assert.ThrowsAsync<PostgresException>(async () => await call.ExecuteScalarAsync());
 
@@ -142,7 +143,12 @@ public sealed class StudioContractTests
 
         Assert.That(await RowsAsync(db, sql, user), Is.Empty, "no active org set");
 
-        await ExecuteAsync(db, "SELECT platform.set_user_active_org(@user, @org)", ("user", user), ("org", acme));
+        await using (var app = await AppAsync(db))
+        {
+            await using var set = new NpgsqlCommand("SELECT platform.set_user_active_org($1, $2)", app) { Parameters = { new() { Value = user }, new() { Value = acme } } };
+            await set.ExecuteNonQueryAsync();
+        }
+
         Assert.That(await RowsAsync(db, sql, user), Is.EqualTo(new[] { $"{acme}|acme|Org acme|owner" }));
 
         await ExecuteAsync(db, "DELETE FROM platform.organization_members WHERE user_id = @user AND organization_id = @org", ("user", user), ("org", acme));
@@ -154,23 +160,43 @@ public sealed class StudioContractTests
     public async Task Information_schema_still_shows_the_column_and_both_functions_to_the_owner_role()
     {
         await using var seeded = await SeedAsync();
-        var (db, _, _, _) = seeded;
-        var owner = await db.ScalarAsync<string>("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()");
-        Assert.That(await db.ScalarAsync<string>("SELECT current_user"), Is.EqualTo(owner), "the test connects as the database owner, like Studio");
+        await using var app = await AppAsync(seeded.Db);
+        Assert.That(await ColumnAsync(app, "SELECT current_user = pg_get_userbyid(datdba) AND NOT usesuper FROM pg_database, pg_user WHERE datname = current_database() AND usename = current_user"),
+            Is.EqualTo(new[] { "True" }), "connected as the database owner, a plain role");
 
-        Assert.That(await db.ColumnAsync("""
+        Assert.That(await ColumnAsync(app, """
             SELECT data_type || ' ' || is_nullable FROM information_schema.columns
             WHERE table_schema = 'platform' AND table_name = 'users' AND column_name = 'active_org_id'
             """), Is.EqualTo(new[] { "uuid YES" }));
-        Assert.That(await db.ColumnAsync("""
+        Assert.That(await ColumnAsync(app, """
             SELECT routine_name || ' ' || data_type || ' ' || security_type FROM information_schema.routines
             WHERE routine_schema = 'platform' AND routine_name IN ('set_user_active_org', 'get_user_active_org') ORDER BY 1
             """), Is.EqualTo(new[] { "get_user_active_org record INVOKER", "set_user_active_org boolean DEFINER" }));
     }
 
+    private static async Task<NpgsqlConnection> AppAsync(TestDatabase db)
+    {
+        var connection = new NpgsqlConnection(PostgresServer.ConnectionStringFor(db.Name, db.Owner, db.OwnerPassword));
+        await connection.OpenAsync();
+        return connection;
+    }
+
+    private static async Task<List<string>> ColumnAsync(NpgsqlConnection connection, string sql)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var values = new List<string>();
+        while (await reader.ReadAsync())
+        {
+            values.Add(Convert.ToString(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture)!);
+        }
+
+        return values;
+    }
+
     private static async Task<List<string>> RowsAsync(TestDatabase db, string sql, Guid parameter)
     {
-        await using var connection = await db.OpenAsync();
+        await using var connection = await AppAsync(db);
         await using var command = new NpgsqlCommand(sql, connection) { Parameters = { new() { Value = parameter } } };
         await using var reader = await command.ExecuteReaderAsync();
         var rows = new List<string>();
