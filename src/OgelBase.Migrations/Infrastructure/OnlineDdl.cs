@@ -105,10 +105,11 @@ public sealed class OnlineDdl
     }
 
     /// <summary>
-    /// A keyset loop: <paramref name="batchSql"/> (given whether there is an @after key, false on the first batch)
-    /// is run with @after (the last key of the previous batch) and @batch_size, in its own short transaction, until a batch covers no row. It must return
-    /// one row: last key covered (uuid, NULL if none), rows scanned, rows changed. Progress is logged at most
-    /// every ~2 s, plus a final line.
+    /// A keyset loop. <paramref name="batchSql"/> is told whether there is an @after key (not on the first batch)
+    /// and is run with @after (the last key of the previous batch) and @batch_size, each batch in its own short
+    /// transaction, until a batch covers no row. It must return one row: the last key it covered (uuid, NULL if
+    /// none), rows scanned, rows changed. Progress is logged at most every ~2 s, plus a final line; the test hook
+    /// <see cref="OnlineDdlOptions.BatchDelayMilliseconds"/> pauses after each committed batch.
     /// </summary>
     public (long Scanned, long Changed) Batches(string step, long total, Func<bool, string> batchSql)
     {

@@ -14,6 +14,7 @@ namespace OgelBase.Migrations.Migrations;
 /// with a 50 ms lock_timeout and retried, the FK is added NOT VALID and validated separately, the index is built
 /// CONCURRENTLY, and the backfill commits in small batches. Every step checks the catalog or only fills NULLs,
 /// so a run killed anywhere completes when re-run; the runner records the version only after Up returns.
+/// The lock-timeout retries are done in C# (<see cref="OnlineDdl"/>, which says why) rather than in DO-block loops.
 /// </para>
 /// <para>
 /// The Down keeps every user's choice in <c>ogelbase_migrations.m008_saved_active_org</c> (outside
