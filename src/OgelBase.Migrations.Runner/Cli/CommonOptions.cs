@@ -84,6 +84,7 @@ public sealed class CommonOptions
             LockWait = TimeSpan.FromSeconds(lockTimeout),
             StatementLockTimeout = TimeSpan.FromMilliseconds(statementLockTimeout),
             Verbose = parse.GetValue(Verbose),
+            TestStatementDelayMilliseconds = int.TryParse(console.Environment("OGELBASE_TEST_STATEMENT_DELAY_MS"), out var pause) ? Math.Clamp(pause, 0, 60_000) : 0,
             Online = new OnlineDdlOptions
             {
                 LockTimeout = TimeSpan.FromMilliseconds(onlineLockTimeout),

@@ -54,7 +54,7 @@ public sealed class FluentMigratorHost : IDisposable
             {
                 logging.ClearProviders();
                 logging.SetMinimumLevel(LogLevel.Information);
-                logging.AddProvider(new StderrLoggerProvider(console, showStatements: settings.Verbose || preview));
+                logging.AddProvider(new StderrLoggerProvider(console, showStatements: settings.Verbose || preview, preview ? 0 : settings.TestStatementDelayMilliseconds));
             })
             .AddFluentMigratorCore()
             .ConfigureRunner(runner => runner

@@ -38,13 +38,19 @@ public sealed class MigrationSession : IAsyncDisposable
 
     public FluentMigratorHost Host => _host;
 
-    public static async Task<MigrationSession> OpenAsync(RunSettings settings, RunnerConsole console, IEnumerable<long> includes, CancellationToken cancellationToken)
+    /// <param name="guardVerb">When set, refuse (before creating anything) a database migrated by hand and never baselined.</param>
+    public static async Task<MigrationSession> OpenAsync(RunSettings settings, RunnerConsole console, IEnumerable<long> includes, CancellationToken cancellationToken, string? guardVerb = null)
     {
         var migrationLock = await MigrationLock.AcquireAsync(settings, console, cancellationToken);
         try
         {
-            await VersionStore.EnsureSchemaAsync(migrationLock.Connection, cancellationToken);
             var applied = await VersionStore.ReadAsync(migrationLock.Connection, cancellationToken);
+            if (guardVerb is not null && applied.Count == 0)
+            {
+                await GuardAgainstUnrecordedSchemaAsync(migrationLock.Connection, guardVerb, cancellationToken);
+            }
+
+            await VersionStore.EnsureSchemaAsync(migrationLock.Connection, cancellationToken);
             var host = FluentMigratorHost.Create(settings, console, includes, preview: false);
             return new MigrationSession(settings, console, migrationLock, host, applied, cancellationToken);
         }
@@ -58,14 +64,9 @@ public sealed class MigrationSession : IAsyncDisposable
     public bool IsApplied(long version) => Applied.Any(a => a.Version == version);
 
     /// <summary>Refuses to act on a database that was migrated by hand and never baselined.</summary>
-    public async Task GuardAgainstUnrecordedSchemaAsync(string verb)
+    private static async Task GuardAgainstUnrecordedSchemaAsync(NpgsqlConnection connection, string verb, CancellationToken cancellationToken)
     {
-        if (Applied.Count > 0)
-        {
-            return;
-        }
-
-        var objects = await VersionStore.CountPlatformObjectsAsync(Connection, _cancellationToken);
+        var objects = await VersionStore.CountPlatformObjectsAsync(connection, cancellationToken);
         if (objects > 0)
         {
             throw new RunnerException(FailureKind.Failed,

@@ -24,6 +24,9 @@ public sealed record RunSettings
 
     public bool Verbose { get; init; }
 
+    /// <summary>Test hook only (OGELBASE_TEST_STATEMENT_DELAY_MS): pause before each statement so crash tests can land inside a migration.</summary>
+    public int TestStatementDelayMilliseconds { get; init; }
+
     public OnlineDdlOptions Online { get; init; } = new();
 
     public ProductionSeedOptions Seeds { get; init; } = new();

@@ -19,8 +19,7 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
             return await DryRunAsync(options, clock, cancellationToken);
         }
 
-        await using var session = await MigrationSession.OpenAsync(settings, console, options.Include, cancellationToken);
-        await session.GuardAgainstUnrecordedSchemaAsync("migrate up");
+        await using var session = await MigrationSession.OpenAsync(settings, console, options.Include, cancellationToken, guardVerb: "migrate up");
 
         var plan = Plan(options, session.Applied.Select(a => a.Version).ToHashSet());
         if (plan.Pending.Count == 0)

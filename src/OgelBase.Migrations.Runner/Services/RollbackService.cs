@@ -19,8 +19,7 @@ public sealed class RollbackService(RunSettings settings, RunnerConsole console)
         var clock = Stopwatch.StartNew();
         console.Info($"rollback to {options.Target:000}: target {settings.Target}");
 
-        await using var session = await MigrationSession.OpenAsync(settings, console, OptInVersionsApplied(), cancellationToken);
-        await session.GuardAgainstUnrecordedSchemaAsync("rollback");
+        await using var session = await MigrationSession.OpenAsync(settings, console, OptInVersionsApplied(), cancellationToken, guardVerb: "rollback");
 
         var toRevert = session.Applied.Where(a => a.Version > options.Target).OrderByDescending(a => a.Version).ToList();
         var unknown = toRevert.Where(a => KnownMigrations.Find(a.Version) is null).Select(a => a.Version).ToList();
