@@ -127,17 +127,17 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
             """), Is.Empty, "an RLS table without any policy denies everything (spec §12 item 31)");
 
         var setContext = await Catalog.FunctionAsync(db, "platform.set_user_context(uuid,uuid)");
-        Assert.That(setContext, Is.EqualTo("lang=plpgsql volatility=v secdef=True config=search_path=pg_catalog, platform, pg_temp returns=void"));
+        Assert.That(setContext, Is.EqualTo("lang=plpgsql volatility=v secdef=t config=search_path=pg_catalog, platform, pg_temp returns=void"));
         Assert.That(await Catalog.FunctionAsync(db, "platform.user_has_org_role(uuid,text)"),
-            Is.EqualTo("lang=plpgsql volatility=s secdef=True config=search_path=pg_catalog, platform, pg_temp returns=boolean"));
+            Is.EqualTo("lang=plpgsql volatility=s secdef=t config=search_path=pg_catalog, platform, pg_temp returns=boolean"));
         Assert.That(await Catalog.FunctionAsync(db, "platform.test_rls_enforcement()"),
-            Is.EqualTo("lang=plpgsql volatility=v secdef=False config= returns=TABLE(test_name text, test_passed boolean, description text)"));
+            Is.EqualTo("lang=plpgsql volatility=v secdef=f config= returns=TABLE(test_name text, test_passed boolean, description text)"));
 
         foreach (var signature in M007_AddSessionContextAndRestrictiveRls.SessionHelperSignatures.Concat(M007_AddSessionContextAndRestrictiveRls.PolicyHelperSignatures))
         {
             var facts = await Catalog.FunctionAsync(db, signature);
             Assert.That(facts, Is.Not.Null, signature);
-            if (facts!.Contains("secdef=True", StringComparison.Ordinal))
+            if (facts!.Contains("secdef=t", StringComparison.Ordinal))
             {
                 Assert.That(facts, Does.Contain("config=search_path=pg_catalog, platform, pg_temp "), $"{signature} is SECURITY DEFINER and must pin search_path (spec §12 item 1)");
             }
