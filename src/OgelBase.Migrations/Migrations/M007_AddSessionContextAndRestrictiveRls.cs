@@ -122,6 +122,8 @@ public sealed class M007_AddSessionContextAndRestrictiveRls : Migration
         Execute.Sql($"DROP FUNCTION {PrivateSchema}.verified_context();");
         Execute.Sql($"DROP FUNCTION {PrivateSchema}.write_context(uuid, uuid, boolean);");
         Execute.Sql($"DROP FUNCTION {PrivateSchema}.context_signature(text, text, text);");
+        // Not in a rollback manifest on purpose: the key is no data anyone needs back (tokens live one transaction
+        // and the next Up draws a new key), and listing its one row would make every rollback demand --allow-data-loss.
         Execute.Sql($"DROP TABLE {PrivateSchema}.session_context_key;");
         Execute.Sql(CreatedObjects.DropSchemaIfCreated(PrivateSchema, 7));
     }
