@@ -46,7 +46,7 @@ public sealed class CommonOptions
     public Option<int> BatchSize { get; } = new("--batch-size")
     {
         Description = "Rows per backfill batch in online migrations; each batch commits on its own.",
-        DefaultValueFactory = _ => 5000,
+        DefaultValueFactory = _ => 1000,
     };
 
     public Option<bool> Verbose { get; } = new("--verbose", "-v")

@@ -55,6 +55,8 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
     private const string AddForeignKeySql =
         $"ALTER TABLE {Users} ADD CONSTRAINT {ForeignKey} FOREIGN KEY (active_org_id) REFERENCES platform.organizations (id) ON DELETE SET NULL NOT VALID";
     private const string ValidateForeignKeySql = $"ALTER TABLE {Users} VALIDATE CONSTRAINT {ForeignKey}";
+    private const string ClearDeletedOrganizationsSql =
+        $"UPDATE {Users} u SET active_org_id = NULL WHERE u.active_org_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM platform.organizations o WHERE o.id = u.active_org_id)";
     private const string CreateIndexSql = $"CREATE INDEX CONCURRENTLY IF NOT EXISTS {Index} ON {Users} (active_org_id) WHERE active_org_id IS NOT NULL";
     private const string DropIndexSql = $"DROP INDEX CONCURRENTLY IF EXISTS platform.{Index}";
     private const string CommentColumnSql = $"COMMENT ON COLUMN {Users}.active_org_id IS {ColumnCommentLiteral}";
@@ -89,10 +91,20 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
             ddl.LockedStep("add column platform.users.active_org_id", ColumnExists,
                 AddColumnSql);
 
+            // The data first, while the column has neither FK nor index: each backfilled row then costs one row
+            // version, not also an RI lookup on organizations and an index insert. Measured at 1M users, that halves
+            // the time each batch holds its rows, which is the time an app UPDATE of one of them can wait.
+            RestoreSavedChoices(ddl);
+            Backfill(ddl);
+
             // NOT VALID: adding the FK then needs its SHARE ROW EXCLUSIVE locks only for an instant, and the scan of
             // existing rows happens in VALIDATE, whose SHARE UPDATE EXCLUSIVE lock lets reads and writes go on.
             ddl.LockedStep($"add foreign key {ForeignKey} (NOT VALID)", ForeignKeyExists,
                 AddForeignKeySql);
+
+            // An organization deleted while the backfill ran (before the FK existed) left its users pointing at
+            // nothing; ON DELETE SET NULL would have cleared them, so do exactly that. From here on the FK does it.
+            ddl.Execute(ClearDeletedOrganizationsSql);
             ddl.LockedStep($"validate foreign key {ForeignKey}",
                 $"EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass('platform.users') AND conname = '{ForeignKey}' AND convalidated)",
                 ValidateForeignKeySql);
@@ -115,8 +127,12 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
             ddl.LockedStep("comment on platform.users.active_org_id",
                 $"col_description('platform.users'::regclass, (SELECT attnum FROM pg_attribute WHERE attrelid = 'platform.users'::regclass AND attname = 'active_org_id')) IS NOT DISTINCT FROM {ColumnCommentLiteral}",
                 CommentColumnSql);
-        }, Describe("each skipped when already in place; strong locks under a short lock_timeout, retried on 55P03",
-            AddColumnSql, AddForeignKeySql, ValidateForeignKeySql, "(an INVALID leftover index is dropped first) " + CreateIndexSql, CommentColumnSql));
+        }, Describe("each skipped when already in place; strong locks under a short lock_timeout, retried on 55P03; data batched, each batch its own transaction",
+            AddColumnSql,
+            $"if {SavedChoicesTable} exists: restore each saved choice into a NULL active_org_id where the user is still a member of that organization",
+            "backfill every NULL active_org_id from the membership with the earliest joined_at (NULL last, ties by organization_id)",
+            AddForeignKeySql, ClearDeletedOrganizationsSql, ValidateForeignKeySql,
+            "(an INVALID leftover index is dropped first) " + CreateIndexSql, CommentColumnSql));
 
         // Functions take no table lock (plpgsql bodies are not checked against tables at creation).
         Execute.Sql(SetUserActiveOrgSql);
@@ -128,8 +144,6 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
         Execute.WithConnection((connection, transaction) =>
         {
             var ddl = Online(connection, transaction);
-            RestoreSavedChoices(ddl);
-            Backfill(ddl);
             Verify(ddl);
 
             // Only now is the side table no longer needed. A capture trigger can only be left here by a rollback
@@ -141,9 +155,7 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
             }
 
             ddl.Execute($"DROP TABLE IF EXISTS {SavedChoicesTable}");
-        }, Describe("batched, each batch its own transaction",
-            $"if {SavedChoicesTable} exists: restore each saved choice into a NULL active_org_id where the user is still a member of that organization",
-            "backfill every NULL active_org_id from the membership with the earliest joined_at (NULL last, ties by organization_id)",
+        }, Describe("checks, then cleanup",
             "verify column, validated foreign key, valid partial index and both functions",
             $"DROP TABLE IF EXISTS {SavedChoicesTable}"));
     }
