@@ -1,0 +1,94 @@
+using ScottPlot;
+using ScottPlot.TickGenerators;
+
+namespace OgelBase.Migrations.Bench;
+
+/// <summary>
+/// Latency of every query over time, one colour per kind, on a log scale (a healthy query takes about a millisecond,
+/// a blocked one seconds), with the migration and rollback windows shaded and the 100 ms target drawn across.
+/// ScottPlot 5 has no native log axis: values are plotted as log10 and the ticks are labelled back in milliseconds.
+/// </summary>
+public static class Chart
+{
+    private static readonly Color[] KindColors =
+    [
+        Color.FromHex("#1f77b4"),
+        Color.FromHex("#2ca02c"),
+        Color.FromHex("#9467bd"),
+        Color.FromHex("#8c564b"),
+    ];
+
+    public static void Save(string title, IReadOnlyList<Sample> samples, MigrationWindow migrate, MigrationWindow rollback, string pngFile, string svgFile)
+    {
+        var plot = new Plot();
+        var floor = 0.05; // ms; keeps log10 finite for the fastest queries
+        var top = Math.Max(1000, samples.Count == 0 ? 1 : samples.Max(s => s.LatencyMs) * 1.5);
+
+        var migration = plot.Add.HorizontalSpan(migrate.Start, migrate.End);
+        migration.FillStyle.Color = Color.FromHex("#ff7f0e").WithAlpha(0.18);
+        migration.LineStyle.Width = 0;
+        migration.LegendText = $"migration ({migrate.Seconds:0.0} s)";
+        var back = plot.Add.HorizontalSpan(rollback.Start, rollback.End);
+        back.FillStyle.Color = Color.FromHex("#17becf").WithAlpha(0.22);
+        back.LineStyle.Width = 0;
+        back.LegendText = $"rollback ({rollback.Seconds:0.0} s)";
+
+        foreach (var kind in Traffic.Kinds)
+        {
+            var ofKind = samples.Where(s => s.Kind == kind && !s.Failed).ToArray();
+            if (ofKind.Length == 0)
+            {
+                continue;
+            }
+
+            var points = plot.Add.ScatterPoints(
+                ofKind.Select(s => s.Start).ToArray(),
+                ofKind.Select(s => Math.Log10(Math.Max(floor, s.LatencyMs))).ToArray());
+            points.Color = KindColors[(int)kind % KindColors.Length].WithAlpha(0.65);
+            points.MarkerSize = 3;
+            points.LegendText = Traffic.Describe(kind);
+        }
+
+        var failed = samples.Where(s => s.Failed).ToArray();
+        if (failed.Length > 0)
+        {
+            var marks = plot.Add.ScatterPoints(failed.Select(s => s.Start).ToArray(), failed.Select(s => Math.Log10(Math.Max(floor, s.LatencyMs))).ToArray());
+            marks.Color = Colors.Red;
+            marks.MarkerShape = MarkerShape.Eks;
+            marks.MarkerSize = 7;
+            marks.LegendText = $"failed ({failed.Length})";
+        }
+
+        var target = plot.Add.HorizontalLine(Math.Log10(Report.TargetMaxMs));
+        target.Color = Colors.Red.WithAlpha(0.7);
+        target.LinePattern = LinePattern.Dashed;
+        target.LineWidth = 1;
+        target.LegendText = $"target {Report.TargetMaxMs:0} ms";
+
+        plot.Axes.Left.TickGenerator = new NumericAutomatic
+        {
+            MinorTickGenerator = new LogMinorTickGenerator(),
+            IntegerTicksOnly = true,
+            LabelFormatter = y => Label(Math.Pow(10, y)),
+        };
+        plot.Axes.SetLimitsY(Math.Log10(floor), Math.Log10(top));
+        var end = samples.Count == 0 ? rollback.End : Math.Max(rollback.End, samples[^1].End);
+        plot.Axes.SetLimitsX(0, end * 1.01);
+        plot.Grid.MinorLineWidth = 1;
+        plot.Grid.MinorLineColor = Colors.Black.WithAlpha(0.04);
+        plot.Title(title, size: 14);
+        plot.XLabel("seconds since traffic start");
+        plot.YLabel("query latency (ms, log scale)");
+        plot.ShowLegend(Edge.Right);
+
+        plot.SavePng(pngFile, 1200, 520);
+        plot.SaveSvg(svgFile, 1200, 520);
+    }
+
+    private static string Label(double ms) => ms switch
+    {
+        >= 1000 => $"{ms / 1000:0.#} s",
+        >= 1 => $"{ms:0}",
+        _ => $"{ms:0.##}",
+    };
+}
