@@ -27,11 +27,11 @@ public static class Chart
         var migration = plot.Add.HorizontalSpan(migrate.Start, migrate.End);
         migration.FillStyle.Color = Color.FromHex("#ff7f0e").WithAlpha(0.18);
         migration.LineStyle.Width = 0;
-        migration.LegendText = $"migration ({migrate.Seconds:0.0} s)";
+        migration.LegendText = $"migration ({Seconds(migrate.Seconds)})";
         var back = plot.Add.HorizontalSpan(rollback.Start, rollback.End);
         back.FillStyle.Color = Color.FromHex("#17becf").WithAlpha(0.22);
         back.LineStyle.Width = 0;
-        back.LegendText = $"rollback ({rollback.Seconds:0.0} s)";
+        back.LegendText = $"rollback ({Seconds(rollback.Seconds)})";
 
         foreach (var kind in Traffic.Kinds)
         {
@@ -47,6 +47,16 @@ public static class Chart
             points.Color = KindColors[(int)kind % KindColors.Length].WithAlpha(0.65);
             points.MarkerSize = 3;
             points.LegendText = Traffic.Describe(kind);
+        }
+
+        // A query slower than the target also gets a bar from its start to its end at its latency: a blocked
+        // query then shows the whole time it waited, not just a dot where it began.
+        foreach (var slow in samples.Where(s => s.LatencyMs > Report.TargetMaxMs).OrderByDescending(s => s.LatencyMs).Take(400))
+        {
+            var y = Math.Log10(slow.LatencyMs);
+            var bar = plot.Add.Line(slow.Start, y, slow.End, y);
+            bar.Color = KindColors[(int)slow.Kind % KindColors.Length].WithAlpha(0.5);
+            bar.LineWidth = 1.5f;
         }
 
         var failed = samples.Where(s => s.Failed).ToArray();
@@ -84,6 +94,8 @@ public static class Chart
         plot.SavePng(pngFile, 1200, 520);
         plot.SaveSvg(svgFile, 1200, 520);
     }
+
+    private static string Seconds(double s) => s < 1 ? $"{s * 1000:0} ms" : $"{s:0.0} s";
 
     private static string Label(double ms) => ms switch
     {

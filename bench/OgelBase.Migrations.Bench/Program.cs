@@ -7,8 +7,12 @@ var serverUrl = new Option<string?>("--server-url")
     Description = "postgres:// URL of a server on which the benchmark may create and drop a database. Default: start a throwaway local cluster (initdb/pg_ctl).",
 };
 var users = new Option<int>("--users") { Description = "Users to generate (organizations: users/5; 0-6 memberships per user).", DefaultValueFactory = _ => 1_000_000 };
-var clients = new Option<int>("--clients") { Description = "Concurrent traffic connections.", DefaultValueFactory = _ => 4 };
-var rate = new Option<double>("--rate") { Description = "Queries per second per client, on a fixed schedule.", DefaultValueFactory = _ => 50 };
+var clients = new Option<int>("--clients")
+{
+    Description = "Concurrent traffic connections; with 4 or more, connection c sends only kind c mod 4 (read user by PK, update users.updated_at, insert user, insert membership).",
+    DefaultValueFactory = _ => 8,
+};
+var rate = new Option<double>("--rate") { Description = "Queries per second per client, on a fixed schedule.", DefaultValueFactory = _ => 25 };
 var mode = new Option<BenchMode>("--mode")
 {
     Description = "online: migration 8 and rollback 7 through the runner; original: the single-transaction 008 and its rollback (spec §8); both: one after the other on fresh databases.",

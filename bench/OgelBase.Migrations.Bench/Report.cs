@@ -142,7 +142,7 @@ public static class Report
         md.AppendLine();
         md.AppendLine(Inv, $"- Run: {run.StartedAt:yyyy-MM-dd HH:mm} UTC; {run.Machine.Cores} cores, {run.Machine.Memory} RAM; {run.Machine.PostgresVersion} ({run.Machine.Server}); load average {run.Machine.LoadAtStart} at traffic start, {run.Machine.LoadAtEnd} at its end.");
         md.AppendLine(Inv, $"- Data at version 6 (7 held back): {run.Data.Users:N0} users, {run.Data.Organizations:N0} organizations, {run.Data.Memberships:N0} memberships, {run.Data.UsersWithoutMembership:N0} users without membership; generated in {run.Data.Seconds:0.0} s.");
-        md.AppendLine(Inv, $"- Traffic: {run.Clients} connections × {run.Rate:0.#} queries/s, cycling through read user by PK, update users.updated_at, insert user, insert membership.");
+        md.AppendLine(Inv, $"- Traffic: {run.Clients} connections × {run.Rate:0.#} queries/s{(run.Clients >= 4 ? $", {run.Clients / 4.0:0.#} connections per kind" : ", taking turns")}: read user by PK, update users.updated_at, insert user, insert membership. A connection waits for its query before sending the next; missed slots are skipped.");
         md.AppendLine(Inv, $"- Migration: `{run.MigrateCommand}`: {run.MigrateSeconds:0.00} s wall{Reported(run.MigrateReportedSeconds)}, exit {run.MigrateExitCode}.");
         md.AppendLine(Inv, $"- Rollback: `{run.RollbackCommand}`: {run.RollbackSeconds:0.00} s wall{Reported(run.RollbackReportedSeconds)}, exit {run.RollbackExitCode}.");
         var b = run.Backfill;

@@ -20,9 +20,9 @@ public readonly record struct Sample(double Start, double LatencyMs, QueryKind K
 }
 
 /// <summary>
-/// The live traffic: several connections, each sending one query on a fixed schedule (open loop: a stalled query
-/// does not slow the schedule down, missed slots are skipped rather than burst afterwards), cycling through the four
-/// kinds so each gets the same share. Statements name their columns (no SELECT *), as an app with prepared statements
+/// The live traffic: several connections, each sending one query at a time on a fixed schedule (a stalled query
+/// does not shift the schedule: slots missed while it waited are skipped rather than burst afterwards). Connection c
+/// sends kind c mod 4 when there are at least four connections, so every kind is measured on its own connections. Statements name their columns (no SELECT *), as an app with prepared statements
 /// must to survive an added column. Every query's start and latency is kept.
 /// </summary>
 public sealed class Traffic : IAsyncDisposable
@@ -115,7 +115,10 @@ public sealed class Traffic : IAsyncDisposable
                     }
                 }
 
-                var kind = Kinds[slot++ % Kinds.Count];
+                // With at least one connection per kind, each connection sends one kind only: a kind that a lock
+                // blocks then shows its own full stall, instead of its client sitting blocked on another kind's
+                // query and never sending the blocked kind at all. With fewer connections they take turns.
+                var kind = _clients >= Kinds.Count ? Kinds[client % Kinds.Count] : Kinds[slot++ % Kinds.Count];
                 var start = _clock.Elapsed;
                 string? error = null;
                 try

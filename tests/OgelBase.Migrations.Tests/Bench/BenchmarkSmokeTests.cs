@@ -22,8 +22,8 @@ public sealed class BenchmarkSmokeTests
             {
                 ServerUrl = PostgresServer.UrlFor(PostgresServer.MaintenanceDatabase),
                 Users = 2000,
-                Clients = 3,
-                Rate = 25,
+                Clients = 4,
+                Rate = 20,
                 Mode = BenchMode.Both,
                 WarmupSeconds = 2,
                 SettleSeconds = 1,
