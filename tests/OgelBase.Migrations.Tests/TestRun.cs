@@ -10,5 +10,9 @@ public sealed class TestRun
     public async Task StartServer() => await PostgresServer.StartAsync();
 
     [OneTimeTearDown]
-    public void StopServer() => PostgresServer.Stop();
+    public void StopServer()
+    {
+        TestContext.Progress.WriteLine($"secret guard: {SecretGuard.Checked} runner outputs checked for passwords");
+        PostgresServer.Stop();
+    }
 }

@@ -82,8 +82,18 @@ public sealed class MigrationSession : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _onCancel.DisposeAsync();
-        _host.Dispose();
-        await _lock.DisposeAsync();
+        try
+        {
+            _host.Dispose();
+        }
+        catch (Exception e) when (e is ObjectDisposedException or NpgsqlException or InvalidOperationException)
+        {
+            // The migration session was ended (a signal, a lost connection); the server already rolled back its transaction.
+        }
+        finally
+        {
+            await _lock.DisposeAsync();
+        }
     }
 
     private async Task<TimeSpan> RunAsync(KnownMigration migration, bool up)

@@ -40,11 +40,25 @@ public static class VersionStore
         return versions;
     }
 
-    /// <summary>The tool's own schema. Created under the migration lock so concurrent first runs do not race.</summary>
+    /// <summary>
+    /// The tool's own schema and its tables, created (or completed) in one transaction under the migration lock.
+    /// FluentMigrator would build its version table in three separately committed steps; a run killed between them
+    /// left a table without applied_on that failed every later run. Created whole here, FluentMigrator finds it done.
+    /// </summary>
     public static async Task EnsureSchemaAsync(NpgsqlConnection connection, CancellationToken cancellationToken = default)
     {
-        await using var command = new NpgsqlCommand($"CREATE SCHEMA IF NOT EXISTS \"{VersionTable.Schema}\"; {CreatedObjects.CreateTableSql}", connection);
+        var sql = $"""
+            CREATE SCHEMA IF NOT EXISTS "{VersionTable.Schema}";
+            CREATE TABLE IF NOT EXISTS {QualifiedTable} (version bigint NOT NULL);
+            ALTER TABLE {QualifiedTable} ADD COLUMN IF NOT EXISTS applied_on timestamp;
+            ALTER TABLE {QualifiedTable} ADD COLUMN IF NOT EXISTS description varchar(1024);
+            CREATE UNIQUE INDEX IF NOT EXISTS "{new VersionTable().UniqueIndexName}" ON {QualifiedTable} (version);
+            {CreatedObjects.CreateTableSql};
+            """;
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
         await command.ExecuteNonQueryAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
     }
 
     /// <summary>

@@ -53,8 +53,7 @@ public sealed class BaselineService(RunSettings settings, RunnerConsole console)
         Print(probed);
         var versions = Decide(probed, explicitVersions);
 
-        // FluentMigrator creates its version table on first load; then all rows go in one transaction.
-        session.Host.Runner.VersionLoader.LoadVersionInfo();
+        // The session created the version table; all rows go in one transaction.
         await using (var transaction = await session.Connection.BeginTransactionAsync(cancellationToken))
         {
             foreach (var version in versions)

@@ -11,28 +11,6 @@ public sealed class M001_CreatePlatformSchemaTests
     private const string Now = "now()";
     private const string Tz = "timestamp with time zone";
 
-    private bool _startedServer;
-
-    // The shared [SetUpFixture] lives in namespace Support and so does not cover this namespace; start the server only if nobody has.
-    [OneTimeSetUp]
-    public async Task StartServerIfNeeded()
-    {
-        if (PostgresServer.Port == 0)
-        {
-            await PostgresServer.StartAsync();
-            _startedServer = true;
-        }
-    }
-
-    [OneTimeTearDown]
-    public void StopServerIfStartedHere()
-    {
-        if (_startedServer)
-        {
-            PostgresServer.Stop();
-        }
-    }
-
     [Test]
     public async Task Migrate_up_to_1_gives_the_spec_counts_for_version_1()
     {

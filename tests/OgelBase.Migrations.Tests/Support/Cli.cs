@@ -10,7 +10,10 @@ public static class Cli
         var stdout = new StringWriter();
         var stderr = new StringWriter();
         var console = new RunnerConsole(stdout, stderr, name => environment.TryGetValue(name, out var v) ? v : null);
+        SecretGuard.RegisterFrom(environment);
         var code = await RunnerApp.RunAsync(args, console, CancellationToken.None);
-        return new CliResult(code, stdout.ToString(), stderr.ToString());
+        var result = new CliResult(code, stdout.ToString(), stderr.ToString());
+        SecretGuard.AssertClean(result);
+        return result;
     }
 }

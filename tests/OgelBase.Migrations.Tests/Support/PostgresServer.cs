@@ -51,6 +51,7 @@ public static class PostgresServer
             Port = builder.Port;
             User = builder.Username ?? "postgres";
             Password = builder.Password ?? "";
+            SecretGuard.Register(Password);
             MaintenanceDatabase = builder.Database ?? "postgres";
             await WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
             return;
@@ -72,6 +73,7 @@ public static class PostgresServer
         Directory.CreateDirectory(_dataDirectory);
 
         Password = "t3st-" + Guid.NewGuid().ToString("N");
+        SecretGuard.Register(Password);
         var passwordFile = Path.Combine(_dataDirectory, "pwfile");
         await File.WriteAllTextAsync(passwordFile, Password + "\n");
         if (_runAsPostgres)

@@ -55,6 +55,8 @@ public sealed class RunnerProcess : IDisposable
             start.Environment[key] = value;
         }
 
+        SecretGuard.RegisterFrom(environment);
+
         return new RunnerProcess(Process.Start(start) ?? throw new InvalidOperationException("could not start the runner"));
     }
 
@@ -68,7 +70,9 @@ public sealed class RunnerProcess : IDisposable
     {
         using var cancel = new CancellationTokenSource(timeout);
         await _process.WaitForExitAsync(cancel.Token);
-        return new CliResult(_process.ExitCode, await _stdout, await _stderr);
+        var result = new CliResult(_process.ExitCode, await _stdout, await _stderr);
+        SecretGuard.AssertClean(result);
+        return result;
     }
 
     public void Kill() => _process.Kill(entireProcessTree: true);

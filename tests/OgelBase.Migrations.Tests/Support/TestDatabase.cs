@@ -6,26 +6,47 @@ namespace OgelBase.Migrations.Tests.Support;
 /// <summary>A freshly created database for one test, dropped when the test ends.</summary>
 public sealed class TestDatabase : IAsyncDisposable
 {
-    private TestDatabase(string name)
+    private TestDatabase(string name, string? owner, string? ownerPassword)
     {
         Name = name;
+        Owner = owner;
+        OwnerPassword = ownerPassword;
     }
 
     public string Name { get; }
 
+    /// <summary>A non-superuser login role that owns the database, when the test asked for one.</summary>
+    public string? Owner { get; }
+
+    public string? OwnerPassword { get; }
+
+    /// <summary>A superuser connection, for setting up and inspecting.</summary>
     public string ConnectionString => PostgresServer.ConnectionStringFor(Name);
 
-    /// <summary>The database as a <c>postgres://</c> URI, the form Railway hands the runner.</summary>
-    public string Url => PostgresServer.UrlFor(Name);
+    /// <summary>The database as a <c>postgres://</c> URI, the form Railway hands the runner (as the owner role, if any).</summary>
+    public string Url => PostgresServer.UrlFor(Name, Owner, OwnerPassword);
 
-    public static async Task<TestDatabase> CreateAsync()
+    public static async Task<TestDatabase> CreateAsync() => await CreateAsync(ownedByPlainRole: false);
+
+    /// <param name="ownedByPlainRole">Create a login role without superuser, CREATEDB or CREATEROLE that owns the database, and run the CLI as it.</param>
+    public static async Task<TestDatabase> CreateAsync(bool ownedByPlainRole)
     {
         var name = "t_" + Guid.NewGuid().ToString("N")[..16];
         await using var admin = new NpgsqlConnection(PostgresServer.AdminConnectionString);
         await admin.OpenAsync();
-        await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", admin);
+        string? owner = null, password = null;
+        if (ownedByPlainRole)
+        {
+            owner = "owner_" + name[2..];
+            password = "pw-" + Guid.NewGuid().ToString("N");
+            SecretGuard.Register(password);
+            await using var role = new NpgsqlCommand($"CREATE ROLE \"{owner}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}'", admin);
+            await role.ExecuteNonQueryAsync();
+        }
+
+        await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\"{(owner is null ? "" : $" OWNER \"{owner}\"")}", admin);
         await create.ExecuteNonQueryAsync();
-        return new TestDatabase(name);
+        return new TestDatabase(name, owner, password);
     }
 
     /// <summary>Runs the CLI in-process against this database (DATABASE_URL set to <see cref="Url"/>).</summary>
@@ -84,5 +105,10 @@ public sealed class TestDatabase : IAsyncDisposable
         await admin.OpenAsync();
         await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{Name}\" WITH (FORCE)", admin);
         await drop.ExecuteNonQueryAsync();
+        if (Owner is not null)
+        {
+            await using var dropRole = new NpgsqlCommand($"DROP ROLE IF EXISTS \"{Owner}\"", admin);
+            await dropRole.ExecuteNonQueryAsync();
+        }
     }
 }

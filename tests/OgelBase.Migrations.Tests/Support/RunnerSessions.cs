@@ -1,0 +1,52 @@
+using Npgsql;
+using OgelBase.Migrations.Runner.Engine;
+
+namespace OgelBase.Migrations.Tests.Support;
+
+/// <summary>Watches a runner from the database side: its migration session, and the migration lock.</summary>
+public static class RunnerSessions
+{
+    /// <summary>Waits until a runner's migration session (application_name 'ogelbase-migrate &lt;id&gt;') is inside a transaction.</summary>
+    public static async Task<bool> WaitForOpenTransactionAsync(TestDatabase db, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        await using var connection = await db.OpenAsync();
+        while (DateTime.UtcNow < deadline)
+        {
+            await using var command = new NpgsqlCommand(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'ogelbase-migrate %' AND xact_start IS NOT NULL)",
+                connection);
+            if ((bool)(await command.ExecuteScalarAsync())!)
+            {
+                return true;
+            }
+
+            await Task.Delay(50);
+        }
+
+        return false;
+    }
+
+    /// <summary>Waits until no session holds the migration lock (a killed client's backend may take a moment to notice).</summary>
+    public static async Task<bool> WaitForLockFreeAsync(TestDatabase db, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        await using var connection = await db.OpenAsync();
+        while (DateTime.UtcNow < deadline)
+        {
+            if (!await MigrationLock.IsHeldAsync(connection))
+            {
+                return true;
+            }
+
+            await Task.Delay(100);
+        }
+
+        return false;
+    }
+
+    public static async Task<List<long>> RecordedVersionsAsync(TestDatabase db) =>
+        await db.ScalarAsync<bool>("SELECT to_regclass('ogelbase_migrations.version_info') IS NOT NULL")
+            ? (await db.ColumnAsync("SELECT version FROM ogelbase_migrations.version_info ORDER BY version")).Select(long.Parse).ToList()
+            : [];
+}
