@@ -24,12 +24,47 @@ public static partial class BenchmarkRun
         Directory.CreateDirectory(options.OutputDirectory);
 
         using var server = options.ServerUrl is null ? ThrowawayServer.Start(log) : null;
-        var serverUrl = options.ServerUrl ?? server!.Url;
+        var admin = DatabaseUrl.Parse(options.ServerUrl ?? server!.Url);
+        admin.Pooling = false;
+        var serverKind = server is null ? "server from --server-url" : "throwaway cluster started by the benchmark";
         var modes = options.Mode == BenchMode.Both ? new[] { BenchMode.Online, BenchMode.Original } : [options.Mode];
+
+        // The data set is built once. With both modes each runs on a file copy of it, so both measure the very
+        // same rows (and the second run does not pay for generating a million users again).
+        var source = $"ogelbase_bench_{Guid.NewGuid().ToString("N")[..8]}";
+        var databases = new List<string> { source };
         var runs = new List<RunSummary>();
-        foreach (var mode in modes)
+        try
         {
-            runs.Add(await RunModeAsync(options, mode, serverUrl, server is null ? "server from --server-url" : "throwaway cluster started by the benchmark", log, cancellationToken));
+            var (dataSet, setup) = await PrepareAsync(options, admin, source, log, cancellationToken);
+            foreach (var mode in modes)
+            {
+                var database = source;
+                if (modes.Length > 1)
+                {
+                    database = $"{source}_{Name(mode)}";
+                    databases.Add(database);
+                    log.WriteLine($"copying {source} to {database} (CREATE DATABASE ... TEMPLATE, FILE_COPY)");
+                    await ExecuteAsync(admin.ConnectionString, $"CREATE DATABASE \"{database}\" TEMPLATE \"{source}\" STRATEGY FILE_COPY", cancellationToken);
+                }
+
+                runs.Add(await RunModeAsync(options, mode, admin, database, serverKind, dataSet, setup, log, cancellationToken));
+            }
+        }
+        finally
+        {
+            NpgsqlConnection.ClearAllPools();
+            foreach (var database in databases)
+            {
+                if (options.KeepDatabase)
+                {
+                    log.WriteLine($"kept database {database}");
+                }
+                else
+                {
+                    await ExecuteAsync(admin.ConnectionString, $"DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)", CancellationToken.None);
+                }
+            }
         }
 
         if (runs.Count > 1)
@@ -45,128 +80,125 @@ public static partial class BenchmarkRun
         return runs;
     }
 
-    private static async Task<RunSummary> RunModeAsync(BenchOptions options, BenchMode mode, string serverUrl, string serverKind, TextWriter log, CancellationToken cancellationToken)
+    private static string Name(BenchMode mode) => mode == BenchMode.Online ? "online" : "original";
+
+    private static NpgsqlConnectionStringBuilder Target(NpgsqlConnectionStringBuilder admin, string database, int poolSize) =>
+        new(admin.ConnectionString) { Database = database, Pooling = poolSize > 0, MaxPoolSize = Math.Max(1, poolSize) };
+
+    /// <summary>Creates the database, brings it to version 6 through the runner (7 held back) and loads the data set.</summary>
+    private static async Task<(DataSetCounts Data, MigrationWindow Setup)> PrepareAsync(BenchOptions options, NpgsqlConnectionStringBuilder admin, string database,
+        TextWriter log, CancellationToken cancellationToken)
     {
-        var modeName = mode == BenchMode.Online ? "online" : "original";
+        log.WriteLine($"== {options.Users:N0} users: database {database} on {admin.Host}:{admin.Port}");
+        await ExecuteAsync(admin.ConnectionString, $"CREATE DATABASE \"{database}\"", cancellationToken);
+        var clock = Stopwatch.StartNew();
+
+        // Version 6 with 7 held back: the state production is in before 008.
+        var setup = await RunnerProcess.RunAsync("setup", options.RunnerDll, Target(admin, database, 0).ConnectionString, ["migrate", "up", "--to", "6"], clock, log, cancellationToken);
+        if (!setup.Succeeded)
+        {
+            throw new InvalidOperationException($"migrate up --to 6 failed (exit {setup.ExitCode}); see the lines above");
+        }
+
+        DataSetCounts dataSet;
+        await using (var data = NpgsqlDataSource.Create(Target(admin, database, 2).ConnectionString))
+        {
+            dataSet = await DataGenerator.GenerateAsync(data, options.Users, log, cancellationToken);
+        }
+
+        NpgsqlConnection.ClearAllPools();
+        return (dataSet, setup);
+    }
+
+    private static async Task<RunSummary> RunModeAsync(BenchOptions options, BenchMode mode, NpgsqlConnectionStringBuilder admin, string database, string serverKind,
+        DataSetCounts dataSet, MigrationWindow setup, TextWriter log, CancellationToken cancellationToken)
+    {
+        var modeName = Name(mode);
         var directory = Path.Combine(options.OutputDirectory, $"{modeName}-{options.Users}");
         Directory.CreateDirectory(directory);
         var startedAt = DateTimeOffset.UtcNow;
+        log.WriteLine($"== {modeName} 008, {options.Users:N0} users: database {database}");
+        var runnerTarget = Target(admin, database, 0).ConnectionString;
+        await using var data = NpgsqlDataSource.Create(Target(admin, database, options.Clients + 8).ConnectionString);
+        var machine = await MachineAsync(data, serverKind, cancellationToken) with { LoadAtStart = LoadAverage() };
+        var clock = Stopwatch.StartNew();
+        await using var traffic = new Traffic(data, options.Users, options.Clients, options.Rate, options.Seed, clock);
+        traffic.Start();
+        log.WriteLine($"traffic: {options.Clients} clients × {options.Rate:0.#} q/s; warming up for {options.WarmupSeconds:0.#} s");
+        await Task.Delay(TimeSpan.FromSeconds(options.WarmupSeconds), cancellationToken);
 
-        var admin = DatabaseUrl.Parse(serverUrl);
-        admin.Pooling = false;
-        var database = $"ogelbase_bench_{modeName}_{Guid.NewGuid().ToString("N")[..8]}";
-        var target = new NpgsqlConnectionStringBuilder(admin.ConnectionString) { Database = database, Pooling = true, MaxPoolSize = options.Clients + 8 };
-        log.WriteLine($"== {modeName} 008, {options.Users:N0} users: database {database} on {admin.Host}:{admin.Port}");
+        log.WriteLine($"migrate ({modeName}) at {clock.Elapsed.TotalSeconds:0.000} s, {traffic.CountSoFar()} queries so far");
+        var migrate = mode == BenchMode.Online
+            ? await RunnerProcess.RunAsync("migrate", options.RunnerDll, runnerTarget, ["migrate", "up", "--to", "8", .. options.RunnerArguments], clock, log, cancellationToken)
+            : await OriginalMigration.UpAsync(data, clock, log, cancellationToken);
+        log.WriteLine($"migrate finished at {clock.Elapsed.TotalSeconds:0.000} s: exit {migrate.ExitCode}, {migrate.Seconds:0.00} s");
 
-        await ExecuteAsync(admin.ConnectionString, $"CREATE DATABASE \"{database}\"", cancellationToken);
-        try
+        var settle = Stopwatch.StartNew();
+        var backfill = await BackfillAsync(data, cancellationToken);
+        log.WriteLine($"backfill: {backfill.Users} users, {backfill.WithActiveOrg} with an active organization, {backfill.WithoutMembership} without membership, {backfill.MemberWithoutActiveOrg} members without one, {backfill.NotEarliestMembership} not their earliest membership");
+        await SleepRestAsync(options.SettleSeconds, settle, cancellationToken);
+
+        log.WriteLine($"rollback ({modeName}) at {clock.Elapsed.TotalSeconds:0.000} s, {traffic.CountSoFar()} queries so far");
+        var rollback = mode == BenchMode.Online
+            ? await RunnerProcess.RunAsync("rollback", options.RunnerDll, runnerTarget, ["rollback", "7", .. options.RunnerArguments], clock, log, cancellationToken)
+            : await OriginalMigration.DownAsync(data, clock, log, cancellationToken);
+        log.WriteLine($"rollback finished at {clock.Elapsed.TotalSeconds:0.000} s: exit {rollback.ExitCode}, {rollback.Seconds:0.00} s");
+
+        await Task.Delay(TimeSpan.FromSeconds(options.SettleSeconds), cancellationToken);
+        var samples = await traffic.StopAsync();
+        var end = clock.Elapsed.TotalSeconds;
+        machine = machine with { LoadAtEnd = LoadAverage() };
+        log.WriteLine($"traffic stopped at {end:0.000} s: {samples.Count} queries, {samples.Count(s => s.Failed)} failed");
+
+        var files = (Report: Path.Combine(directory, "report.md"), Png: Path.Combine(directory, "chart.png"), Svg: Path.Combine(directory, "chart.svg"),
+            Samples: Path.Combine(directory, "samples.csv"), Json: Path.Combine(directory, "summary.json"));
+        var summary = new RunSummary
         {
-            await using var data = NpgsqlDataSource.Create(target.ConnectionString);
-            var clock = Stopwatch.StartNew();
-            var runnerTarget = new NpgsqlConnectionStringBuilder(target.ConnectionString) { Pooling = false }.ConnectionString;
+            Mode = modeName,
+            UsersRequested = options.Users,
+            Clients = options.Clients,
+            Rate = options.Rate,
+            StartedAt = startedAt,
+            Machine = machine,
+            Data = dataSet,
+            MigrateCommand = migrate.Command,
+            MigrateSeconds = migrate.Seconds,
+            MigrateReportedSeconds = ReportedSeconds(migrate),
+            MigrateExitCode = migrate.ExitCode,
+            RollbackCommand = rollback.Command,
+            RollbackSeconds = rollback.Seconds,
+            RollbackReportedSeconds = ReportedSeconds(rollback),
+            RollbackExitCode = rollback.ExitCode,
+            Backfill = backfill,
+            Phases = Report.Phases(samples, migrate, rollback, end),
+            SlowQueries = Report.Slow(samples, migrate, rollback),
+            FailedQueries = samples.Count(s => s.Failed),
+            Errors = samples.Where(s => s.Failed).GroupBy(s => (s.Kind, Code: s.Error!.Split(' ')[0]))
+                .Select(g => $"{Traffic.Describe(g.Key.Kind)} ×{g.Count()}: {g.First().Error}").ToList(),
+            ReportFile = files.Report,
+            ChartFile = files.Png,
+            ChartSvgFile = files.Svg,
+            SamplesFile = files.Samples,
+        };
 
-            // Version 6 with 7 held back: the state production is in before 008.
-            var setup = await RunnerProcess.RunAsync("setup", options.RunnerDll, runnerTarget, ["migrate", "up", "--to", "6"], clock, log, cancellationToken);
-            if (!setup.Succeeded)
-            {
-                throw new InvalidOperationException($"migrate up --to 6 failed (exit {setup.ExitCode}); see the lines above");
-            }
+        Chart.Save($"{modeName} 008 at {dataSet.Users:N0} users: latency of every query ({options.Clients} clients × {options.Rate:0.#} q/s)",
+            samples, migrate, rollback, files.Png, files.Svg);
+        await File.WriteAllTextAsync(files.Samples, Report.Csv(samples), cancellationToken);
+        await File.WriteAllTextAsync(Path.Combine(directory, "steps.log"),
+            string.Join('\n', new[] { setup, migrate, rollback }.SelectMany(w => w.Lines.Select(l => $"[{w.Name} {l.At:0.000}s] {l.Text}"))) + "\n", cancellationToken);
+        var markdown = Report.Markdown(summary);
+        await File.WriteAllTextAsync(files.Report, markdown, cancellationToken);
+        await File.WriteAllTextAsync(files.Json, JsonSerializer.Serialize(summary, Report.Json), cancellationToken);
+        log.WriteLine();
+        log.WriteLine(markdown);
+        log.WriteLine($"written: {files.Report}, {files.Png}, {files.Svg}, {files.Samples}, {files.Json}");
 
-            var dataSet = await DataGenerator.GenerateAsync(data, options.Users, log, cancellationToken);
-            var machine = await MachineAsync(data, serverKind, cancellationToken);
-
-            machine = machine with { LoadAtStart = LoadAverage() };
-            clock.Restart();
-            await using var traffic = new Traffic(data, options.Users, options.Clients, options.Rate, options.Seed, clock);
-            traffic.Start();
-            log.WriteLine($"traffic: {options.Clients} clients × {options.Rate:0.#} q/s; warming up for {options.WarmupSeconds:0.#} s");
-            await Task.Delay(TimeSpan.FromSeconds(options.WarmupSeconds), cancellationToken);
-
-            log.WriteLine($"migrate ({modeName}) at {clock.Elapsed.TotalSeconds:0.000} s, {traffic.CountSoFar()} queries so far");
-            var migrate = mode == BenchMode.Online
-                ? await RunnerProcess.RunAsync("migrate", options.RunnerDll, runnerTarget, ["migrate", "up", "--to", "8", .. options.RunnerArguments], clock, log, cancellationToken)
-                : await OriginalMigration.UpAsync(data, clock, log, cancellationToken);
-            log.WriteLine($"migrate finished at {clock.Elapsed.TotalSeconds:0.000} s: exit {migrate.ExitCode}, {migrate.Seconds:0.00} s");
-
-            var settle = Stopwatch.StartNew();
-            var backfill = await BackfillAsync(data, cancellationToken);
-            log.WriteLine($"backfill: {backfill.Users} users, {backfill.WithActiveOrg} with an active organization, {backfill.WithoutMembership} without membership, {backfill.MemberWithoutActiveOrg} members without one, {backfill.NotEarliestMembership} not their earliest membership");
-            await SleepRestAsync(options.SettleSeconds, settle, cancellationToken);
-
-            log.WriteLine($"rollback ({modeName}) at {clock.Elapsed.TotalSeconds:0.000} s, {traffic.CountSoFar()} queries so far");
-            var rollback = mode == BenchMode.Online
-                ? await RunnerProcess.RunAsync("rollback", options.RunnerDll, runnerTarget, ["rollback", "7", .. options.RunnerArguments], clock, log, cancellationToken)
-                : await OriginalMigration.DownAsync(data, clock, log, cancellationToken);
-            log.WriteLine($"rollback finished at {clock.Elapsed.TotalSeconds:0.000} s: exit {rollback.ExitCode}, {rollback.Seconds:0.00} s");
-
-            await Task.Delay(TimeSpan.FromSeconds(options.SettleSeconds), cancellationToken);
-            var samples = await traffic.StopAsync();
-            var end = clock.Elapsed.TotalSeconds;
-            machine = machine with { LoadAtEnd = LoadAverage() };
-            log.WriteLine($"traffic stopped at {end:0.000} s: {samples.Count} queries, {samples.Count(s => s.Failed)} failed");
-
-            var files = (Report: Path.Combine(directory, "report.md"), Png: Path.Combine(directory, "chart.png"), Svg: Path.Combine(directory, "chart.svg"),
-                Samples: Path.Combine(directory, "samples.csv"), Json: Path.Combine(directory, "summary.json"));
-            var summary = new RunSummary
-            {
-                Mode = modeName,
-                UsersRequested = options.Users,
-                Clients = options.Clients,
-                Rate = options.Rate,
-                StartedAt = startedAt,
-                Machine = machine,
-                Data = dataSet,
-                MigrateCommand = migrate.Command,
-                MigrateSeconds = migrate.Seconds,
-                MigrateReportedSeconds = ReportedSeconds(migrate),
-                MigrateExitCode = migrate.ExitCode,
-                RollbackCommand = rollback.Command,
-                RollbackSeconds = rollback.Seconds,
-                RollbackReportedSeconds = ReportedSeconds(rollback),
-                RollbackExitCode = rollback.ExitCode,
-                Backfill = backfill,
-                Phases = Report.Phases(samples, migrate, rollback, end),
-                SlowQueries = Report.Slow(samples, migrate, rollback),
-                FailedQueries = samples.Count(s => s.Failed),
-                Errors = samples.Where(s => s.Failed).GroupBy(s => (s.Kind, Code: s.Error!.Split(' ')[0]))
-                    .Select(g => $"{Traffic.Describe(g.Key.Kind)} ×{g.Count()}: {g.First().Error}").ToList(),
-                ReportFile = files.Report,
-                ChartFile = files.Png,
-                ChartSvgFile = files.Svg,
-                SamplesFile = files.Samples,
-            };
-
-            Chart.Save($"{modeName} 008 at {dataSet.Users:N0} users: latency of every query ({options.Clients} clients × {options.Rate:0.#} q/s)",
-                samples, migrate, rollback, files.Png, files.Svg);
-            await File.WriteAllTextAsync(files.Samples, Report.Csv(samples), cancellationToken);
-            await File.WriteAllTextAsync(Path.Combine(directory, "steps.log"),
-                string.Join('\n', new[] { setup, migrate, rollback }.SelectMany(w => w.Lines.Select(l => $"[{w.Name} {l.At:0.000}s] {l.Text}"))) + "\n", cancellationToken);
-            var markdown = Report.Markdown(summary);
-            await File.WriteAllTextAsync(files.Report, markdown, cancellationToken);
-            await File.WriteAllTextAsync(files.Json, JsonSerializer.Serialize(summary, Report.Json), cancellationToken);
-            log.WriteLine();
-            log.WriteLine(markdown);
-            log.WriteLine($"written: {files.Report}, {files.Png}, {files.Svg}, {files.Samples}, {files.Json}");
-
-            if (!migrate.Succeeded || !rollback.Succeeded)
-            {
-                throw new InvalidOperationException($"{modeName}: the migration (exit {migrate.ExitCode}) or the rollback (exit {rollback.ExitCode}) failed; the report says what ran");
-            }
-
-            return summary;
-        }
-        finally
+        if (!migrate.Succeeded || !rollback.Succeeded)
         {
-            if (options.KeepDatabase)
-            {
-                log.WriteLine($"kept database {database}");
-            }
-            else
-            {
-                NpgsqlConnection.ClearAllPools();
-                await ExecuteAsync(admin.ConnectionString, $"DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)", CancellationToken.None);
-            }
+            throw new InvalidOperationException($"{modeName}: the migration (exit {migrate.ExitCode}) or the rollback (exit {rollback.ExitCode}) failed; the report says what ran");
         }
+
+        return summary;
     }
 
     private static async Task<BackfillCounts> BackfillAsync(NpgsqlDataSource data, CancellationToken cancellationToken)

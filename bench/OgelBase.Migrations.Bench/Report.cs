@@ -217,6 +217,14 @@ public static class Report
         }
 
         md.AppendLine();
+        var online = runs.FirstOrDefault(r => r.Mode == "online");
+        var original = runs.FirstOrDefault(r => r.Mode == "original");
+        if (online is not null && original is not null)
+        {
+            md.AppendLine(Inv, $"- Migration wall time: online {online.MigrateSeconds:0.00} s (runner process included) vs original {original.MigrateSeconds:0.00} s: target online ≤ original {(online.MigrateSeconds <= original.MigrateSeconds ? "met" : "MISSED")}.");
+            md.AppendLine(Inv, $"- Online max latency: {online.MaxDuringMigrationMs:0.0} ms during migration ({Verdict(online.MaxDuringMigrationMs)}), {online.MaxDuringRollbackMs:0.0} ms during rollback ({Verdict(online.MaxDuringRollbackMs)}); failed queries {online.FailedQueries}. Original: {original.MaxDuringMigrationMs:0.0} ms and {original.MaxDuringRollbackMs:0.0} ms; failed {original.FailedQueries}.");
+        }
+
         foreach (var run in runs)
         {
             md.AppendLine(Inv, $"- {run.Mode}: backfill set {run.Backfill.WithActiveOrg:N0} of {run.Backfill.Users:N0} users ({run.Backfill.WithoutMembership:N0} without membership); report `{run.Mode}-{run.UsersRequested}/report.md`.");
