@@ -34,7 +34,8 @@ public static class RunnerApp
         }
         catch (RunnerException e)
         {
-            console.Fail(MigrationSession.OneLine(e.Message));
+            // Our own messages are written to be read whole (baseline lists every missing object): one line, not cut short.
+            console.Fail(MigrationSession.OneLine(e.Message, maxLength: 4000));
             return ExitCodes.For(e.Kind);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

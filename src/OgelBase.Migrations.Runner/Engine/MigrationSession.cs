@@ -225,9 +225,9 @@ public sealed class MigrationSession : IAsyncDisposable
         return index < 0 ? "" : e.Message[(index + marker.Length)..].Trim().Trim('"');
     }
 
-    internal static string OneLine(string text)
+    internal static string OneLine(string text, int maxLength = 240)
     {
         var collapsed = string.Join(' ', text.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries).Select(s => s.Trim()));
-        return collapsed.Length <= 240 ? collapsed : collapsed[..240] + " …";
+        return collapsed.Length <= maxLength ? collapsed : collapsed[..maxLength] + " …";
     }
 }

@@ -1,0 +1,638 @@
+using FluentMigrator;
+using OgelBase.Migrations.Infrastructure;
+
+namespace OgelBase.Migrations.Migrations;
+
+/// <summary>
+/// Session context helpers and org-isolating RLS policies (spec §7), corrected in place because it was never
+/// applied anywhere (§12 items 1, 2, 5, 25–33). Held back unless the operator opts in: once it is applied, every
+/// role that does not bypass RLS sees no platform row until the application sets a session context in each
+/// transaction.
+/// <para>
+/// How context works here (see docs/schema-history/mig-007.md): the setters are SECURITY DEFINER and executable
+/// only by the database owner role (the operator grants them to the application's login role). They write the
+/// context transaction-local together with a token: a keyed hash over the values, the backend pid and the
+/// transaction start, keyed with a secret only the migration owner can read (schema <c>platform_private</c>).
+/// The readers trust the settings only when the token matches, so a role that writes <c>app.*</c> itself with
+/// <c>set_config</c> or <c>SET</c>, or replays a token seen in another transaction, gets no context at all.
+/// </para>
+/// </summary>
+[Migration(7, "Session context helpers and org-isolating RLS policies")]
+[OptIn(7, "It replaces the allow-all policies of 006 with org-isolating ones: from then on every role that does not " +
+          "bypass RLS sees and changes no platform row unless the application sets a session context " +
+          "(platform.set_user_context) inside each transaction, and the application does not do that yet. " +
+          "Applying it now cuts the application off from its data.")]
+public sealed class M007_AddSessionContextAndRestrictiveRls : Migration
+{
+    public const string PrivateSchema = "platform_private";
+
+    /// <summary>The 25 tables 006 put under RLS, in the spec's order; each had one permissive_all_* policy.</summary>
+    public static readonly IReadOnlyList<string> RlsTables =
+    [
+        "organizations", "organization_members", "organization_invitations", "organization_feature_flags",
+        "projects", "project_members", "project_addons", "project_metrics",
+        "subscriptions", "invoices", "payment_methods", "tax_ids", "customer_profiles", "credits",
+        "disk_config", "compute_config", "addons", "usage_metrics",
+        "users", "user_sessions", "api_keys", "audit_logs", "feature_flags", "billing_plans", "credentials",
+    ];
+
+    /// <summary>Part A of the original, with the signatures the spec's presence probes and grants use.</summary>
+    public static readonly IReadOnlyList<string> SessionHelperSignatures =
+    [
+        "platform.set_user_context(uuid, uuid)", "platform.set_user_id(uuid)", "platform.set_org_id(uuid)",
+        "platform.clear_user_context()", "platform.get_current_user_id()", "platform.get_current_org_id()",
+        "platform.set_system_user()", "platform.is_system_user()", "platform.require_user_context()",
+        "platform.require_org_context()", "platform.get_session_context()",
+        "platform.log_context_change(text, uuid, uuid)", "platform.test_session_helpers()",
+    ];
+
+    /// <summary>The policy helpers of part B.</summary>
+    public static readonly IReadOnlyList<string> PolicyHelperSignatures =
+    [
+        "platform.current_user_id()", "platform.current_org_id()", "platform.user_is_org_member(uuid)",
+        "platform.user_has_org_role(uuid, text)", "platform.test_rls_enforcement()",
+    ];
+
+    /// <summary>
+    /// Functions that establish identity or write attributed audit rows. Nobody but the database owner role may
+    /// run them; whoever may run them can act as any user.
+    /// </summary>
+    public static readonly IReadOnlyList<string> ContextSetterSignatures =
+    [
+        "platform.set_user_context(uuid, uuid)", "platform.set_user_id(uuid)", "platform.set_org_id(uuid)",
+        "platform.set_system_user()", "platform.clear_user_context()", "platform.log_context_change(text, uuid, uuid)",
+    ];
+
+    private const string Pinned = "SET search_path = pg_catalog, platform, pg_temp";
+    private const string SystemUserId = "00000000-0000-0000-0000-000000000000";
+
+    // Sub-selects so the planner evaluates the context once per statement (an initplan), not once per row.
+    private const string Sys = "(SELECT platform.is_system_user())";
+    private const string Me = "(SELECT platform.current_user_id())";
+
+    /// <summary>The name of the system-bypass policy on each of the 25 tables.</summary>
+    public const string SystemPolicyName = "system_user_all";
+
+    public sealed record PolicySpec(string Table, string Name, string Command, string? Using, string? Check);
+
+    /// <summary>
+    /// The 33 policies of the original (org_member_select without its direct membership subquery), one or two for
+    /// each of the eight tables the original left without any policy, and on each of the 25 tables the documented
+    /// system bypass: one policy for all commands that admits only the system identity. Permissive policies are
+    /// OR-ed, so that is "every policy OR platform.is_system_user()", including commands no other policy covers.
+    /// </summary>
+    public static readonly IReadOnlyList<PolicySpec> Policies = BuildPolicies();
+
+    public override void Up()
+    {
+        CreatePrivateContextStore();
+        CreateSessionHelpers();
+        RestrictContextSetters();
+
+        foreach (var table in RlsTables)
+        {
+            Execute.Sql($"DROP POLICY permissive_all_{table} ON platform.{table};");
+        }
+
+        CreatePolicyHelpers();
+        foreach (var policy in Policies)
+        {
+            Execute.Sql(CreatePolicySql(policy));
+        }
+    }
+
+    public override void Down()
+    {
+        foreach (var policy in Policies.Reverse())
+        {
+            Execute.Sql($"DROP POLICY {policy.Name} ON platform.{policy.Table};");
+        }
+
+        // Exactly the allow-all policies of 006 part C, so the catalog is the 006 state again.
+        foreach (var table in RlsTables)
+        {
+            Execute.Sql($"CREATE POLICY permissive_all_{table} ON platform.{table} AS PERMISSIVE FOR ALL TO PUBLIC USING (true) WITH CHECK (true);");
+        }
+
+        foreach (var signature in PolicyHelperSignatures.Reverse().Concat(SessionHelperSignatures.Reverse()))
+        {
+            Execute.Sql($"DROP FUNCTION {signature};");
+        }
+
+        Execute.Sql($"DROP FUNCTION {PrivateSchema}.verified_context();");
+        Execute.Sql($"DROP FUNCTION {PrivateSchema}.write_context(uuid, uuid, boolean);");
+        Execute.Sql($"DROP FUNCTION {PrivateSchema}.context_signature(text, text, text);");
+        // Not in a rollback manifest on purpose: the key is no data anyone needs back (tokens live one transaction
+        // and the next Up draws a new key), and listing its one row would make every rollback demand --allow-data-loss.
+        Execute.Sql($"DROP TABLE {PrivateSchema}.session_context_key;");
+        Execute.Sql(CreatedObjects.DropSchemaIfCreated(PrivateSchema, 7));
+    }
+
+    public static string CreatePolicySql(PolicySpec policy) =>
+        $"CREATE POLICY {policy.Name} ON platform.{policy.Table} AS PERMISSIVE FOR {policy.Command} TO PUBLIC" +
+        (policy.Using is null ? "" : $" USING ({policy.Using})") +
+        (policy.Check is null ? "" : $" WITH CHECK ({policy.Check})") + ";";
+
+    private void CreatePrivateContextStore()
+    {
+        Execute.Sql(CreatedObjects.CreateSchemaIfAbsent(PrivateSchema, 7));
+        Execute.Sql($"REVOKE ALL ON SCHEMA {PrivateSchema} FROM PUBLIC;");
+
+        // One row; readable only by its owner, which owns the SECURITY DEFINER functions that sign and verify.
+        Execute.Sql($"""
+            CREATE TABLE {PrivateSchema}.session_context_key (
+              singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+              key text NOT NULL
+            );
+            """);
+        Execute.Sql($"REVOKE ALL ON TABLE {PrivateSchema}.session_context_key FROM PUBLIC;");
+        Execute.Sql($"""
+            INSERT INTO {PrivateSchema}.session_context_key (key)
+            VALUES (replace(gen_random_uuid()::text || gen_random_uuid()::text || gen_random_uuid()::text, '-', ''));
+            """);
+        Execute.Sql($"COMMENT ON TABLE {PrivateSchema}.session_context_key IS 'Secret that makes session context tokens unforgeable. A session that could read it could act as any user.';");
+
+        // Bound to this backend and this transaction's start, so a token is worthless anywhere else.
+        // Nested hash so the token does not allow extending the signed text.
+        Execute.Sql($"""
+            CREATE FUNCTION {PrivateSchema}.context_signature(p_user_id text, p_org_id text, p_is_system text)
+            RETURNS text
+            LANGUAGE sql STABLE
+            SET search_path = pg_catalog, pg_temp
+            AS $fn$
+              SELECT encode(sha256(convert_to(k.key || ':' || encode(sha256(convert_to(
+                       concat_ws('|', k.key, coalesce(p_user_id, ''), coalesce(p_org_id, ''), coalesce(p_is_system, ''),
+                                 pg_backend_pid()::text, (extract(epoch FROM now()) * 1000000)::bigint::text),
+                       'UTF8')), 'hex'), 'UTF8')), 'hex')
+              FROM {PrivateSchema}.session_context_key k
+            $fn$;
+            """);
+
+        // Always transaction-local: a pooled connection must not carry one request's identity into the next.
+        Execute.Sql($$"""
+            CREATE FUNCTION {{PrivateSchema}}.write_context(p_user_id uuid, p_org_id uuid, p_is_system boolean)
+            RETURNS void
+            LANGUAGE plpgsql VOLATILE
+            SET search_path = pg_catalog, pg_temp
+            AS $fn$
+            DECLARE
+              v_user text := coalesce(p_user_id::text, '');
+              v_org text := coalesce(p_org_id::text, '');
+              v_system text := CASE WHEN coalesce(p_is_system, false) THEN 'true' ELSE 'false' END;
+            BEGIN
+              PERFORM set_config('app.current_user_id', v_user, true);
+              PERFORM set_config('app.current_org_id', v_org, true);
+              PERFORM set_config('app.is_system_user', v_system, true);
+              PERFORM set_config('app.context_token',
+                CASE WHEN v_user = '' AND v_org = '' AND v_system = 'false' THEN ''
+                     ELSE {{PrivateSchema}}.context_signature(v_user, v_org, v_system) END, true);
+            END;
+            $fn$;
+            """);
+
+        // Settings without a matching token count as no context at all: anyone can write app.* with SET.
+        Execute.Sql($$"""
+            CREATE FUNCTION {{PrivateSchema}}.verified_context(OUT user_id uuid, OUT org_id uuid, OUT is_system boolean)
+            LANGUAGE plpgsql STABLE
+            SET search_path = pg_catalog, pg_temp
+            AS $fn$
+            DECLARE
+              v_user text := coalesce(current_setting('app.current_user_id', true), '');
+              v_org text := coalesce(current_setting('app.current_org_id', true), '');
+              v_system text := coalesce(current_setting('app.is_system_user', true), '');
+              v_token text := coalesce(current_setting('app.context_token', true), '');
+            BEGIN
+              user_id := NULL;
+              org_id := NULL;
+              is_system := false;
+              IF v_token = '' OR v_token IS DISTINCT FROM {{PrivateSchema}}.context_signature(v_user, v_org, v_system) THEN
+                RETURN;
+              END IF;
+              user_id := nullif(v_user, '')::uuid;
+              org_id := nullif(v_org, '')::uuid;
+              is_system := v_system = 'true';
+            END;
+            $fn$;
+            """);
+        Execute.Sql($"REVOKE EXECUTE ON FUNCTION {PrivateSchema}.context_signature(text, text, text), {PrivateSchema}.write_context(uuid, uuid, boolean), " +
+                    $"{PrivateSchema}.verified_context() FROM PUBLIC;");
+    }
+
+    private void CreateSessionHelpers()
+    {
+        Execute.Sql($$"""
+            CREATE FUNCTION platform.set_user_context(p_user_id uuid, p_org_id uuid DEFAULT NULL)
+            RETURNS void
+            LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+            {{Pinned}}
+            AS $fn$
+            BEGIN
+              PERFORM {{PrivateSchema}}.write_context(p_user_id, p_org_id, false);
+              RAISE DEBUG 'session context: user %, org %', p_user_id, p_org_id;
+            END;
+            $fn$;
+            """);
+
+        // A specific user acting ends any system identity; the org is kept.
+        Execute.Sql($$"""
+            CREATE FUNCTION platform.set_user_id(p_user_id uuid)
+            RETURNS void
+            LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+            {{Pinned}}
+            AS $fn$
+            BEGIN
+              PERFORM {{PrivateSchema}}.write_context(p_user_id, (SELECT c.org_id FROM {{PrivateSchema}}.verified_context() c), false);
+            END;
+            $fn$;
+            """);
+
+        Execute.Sql($$"""
+            CREATE FUNCTION platform.set_org_id(p_org_id uuid)
+            RETURNS void
+            LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+            {{Pinned}}
+            AS $fn$
+            DECLARE
+              v_context record;
+            BEGIN
+              SELECT * INTO v_context FROM {{PrivateSchema}}.verified_context();
+              PERFORM {{PrivateSchema}}.write_context(v_context.user_id, p_org_id, v_context.is_system);
+            END;
+            $fn$;
+            """);
+
+        Execute.Sql($$"""
+            CREATE FUNCTION platform.clear_user_context()
+            RETURNS void
+            LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+            {{Pinned}}
+            AS $fn$
+            BEGIN
+              PERFORM {{PrivateSchema}}.write_context(NULL, NULL, false);
+            END;
+            $fn$;
+            """);
+
+        Execute.Sql("""
+            CREATE FUNCTION platform.get_current_user_id()
+            RETURNS uuid
+            LANGUAGE plpgsql STABLE
+            AS $fn$
+            BEGIN
+              RETURN platform.current_user_id();
+            END;
+            $fn$;
+            """);
+
+        Execute.Sql("""
+            CREATE FUNCTION platform.get_current_org_id()
+            RETURNS uuid
+            LANGUAGE plpgsql STABLE
+            AS $fn$
+            BEGIN
+              RETURN platform.current_org_id();
+            END;
+            $fn$;
+            """);
+
+        Execute.Sql($$"""
+            CREATE FUNCTION platform.set_system_user()
+            RETURNS void
+            LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+            {{Pinned}}
+            AS $fn$
+            BEGIN
+              PERFORM {{PrivateSchema}}.write_context('{{SystemUserId}}'::uuid, (SELECT c.org_id FROM {{PrivateSchema}}.verified_context() c), true);
+            END;
+            $fn$;
+            """);
+
+        // SECURITY DEFINER (the original was invoker) because verifying the token needs the secret.
+        Execute.Sql($$"""
+            CREATE FUNCTION platform.is_system_user()
+            RETURNS boolean
+            LANGUAGE plpgsql STABLE SECURITY DEFINER
+            {{Pinned}}
+            AS $fn$
+            BEGIN
+              RETURN coalesce((SELECT c.is_system FROM {{PrivateSchema}}.verified_context() c), false);
+            END;
+            $fn$;
+            """);
+
+        Execute.Sql("""
+            CREATE FUNCTION platform.require_user_context()
+            RETURNS void
+            LANGUAGE plpgsql VOLATILE
+            AS $fn$
+            BEGIN
+              IF platform.current_user_id() IS NULL AND NOT platform.is_system_user() THEN
+                RAISE EXCEPTION 'no user context: call platform.set_user_context in this transaction first'
+                  USING ERRCODE = 'insufficient_privilege';
+              END IF;
+            END;
+            $fn$;
+            """);
+
+        Execute.Sql("""
+            CREATE FUNCTION platform.require_org_context()
+            RETURNS void
+            LANGUAGE plpgsql VOLATILE
+            AS $fn$
+            BEGIN
+              IF platform.current_org_id() IS NULL AND NOT platform.is_system_user() THEN
+                RAISE EXCEPTION 'no organization context: call platform.set_user_context with an organization in this transaction first'
+                  USING ERRCODE = 'insufficient_privilege';
+              END IF;
+            END;
+            $fn$;
+            """);
+
+        Execute.Sql("""
+            CREATE FUNCTION platform.get_session_context()
+            RETURNS jsonb
+            LANGUAGE plpgsql STABLE
+            AS $fn$
+            BEGIN
+              RETURN jsonb_build_object(
+                'user_id', platform.current_user_id(),
+                'org_id', platform.current_org_id(),
+                'is_system_user', platform.is_system_user(),
+                'session_user', session_user,
+                'current_user', current_user);
+            END;
+            $fn$;
+            """);
+
+        // The system identity is no row of platform.users, so it is recorded as NULL plus the metadata, not as an FK.
+        Execute.Sql($$"""
+            CREATE FUNCTION platform.log_context_change(p_action text, p_user_id uuid DEFAULT NULL, p_org_id uuid DEFAULT NULL)
+            RETURNS void
+            LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+            {{Pinned}}
+            AS $fn$
+            DECLARE
+              v_user uuid := coalesce(p_user_id, platform.current_user_id());
+              v_org uuid := coalesce(p_org_id, platform.current_org_id());
+            BEGIN
+              INSERT INTO platform.audit_logs (user_id, organization_id, event_type, action, metadata, severity)
+              VALUES (
+                nullif(v_user, '{{SystemUserId}}'::uuid),
+                v_org,
+                'session.context_change',
+                p_action,
+                jsonb_build_object('user_id', v_user, 'org_id', v_org, 'is_system_user', platform.is_system_user(), 'timestamp', now()),
+                'info');
+            END;
+            $fn$;
+            """);
+
+        Execute.Sql("""
+            CREATE FUNCTION platform.test_session_helpers()
+            RETURNS TABLE(test_name text, test_passed boolean, description text)
+            LANGUAGE plpgsql VOLATILE
+            AS $fn$
+            DECLARE
+              v_user uuid := gen_random_uuid();
+              v_org uuid := gen_random_uuid();
+            BEGIN
+              PERFORM platform.set_user_context(v_user, v_org);
+              test_name := 'set_and_get_context';
+              test_passed := platform.get_current_user_id() IS NOT DISTINCT FROM v_user
+                             AND platform.get_current_org_id() IS NOT DISTINCT FROM v_org
+                             AND NOT platform.is_system_user();
+              description := 'set_user_context is read back by get_current_user_id and get_current_org_id';
+              RETURN NEXT;
+
+              PERFORM platform.set_system_user();
+              test_name := 'system_user';
+              test_passed := platform.is_system_user();
+              description := 'set_system_user makes is_system_user true';
+              RETURN NEXT;
+
+              PERFORM platform.clear_user_context();
+              test_name := 'clear_context';
+              test_passed := platform.get_current_user_id() IS NULL
+                             AND platform.get_current_org_id() IS NULL
+                             AND NOT platform.is_system_user();
+              description := 'clear_user_context removes user, organization and system identity';
+              RETURN NEXT;
+            END;
+            $fn$;
+            """);
+
+        Execute.Sql("COMMENT ON FUNCTION platform.set_user_context(uuid, uuid) IS 'Sets the acting user (and optionally organization) for the current transaction only. Restricted to the database owner role; grant it to the application role that authenticates users.';");
+        Execute.Sql("COMMENT ON FUNCTION platform.set_user_id(uuid) IS 'Changes the acting user for the current transaction, keeping the organization and ending any system identity.';");
+        Execute.Sql("COMMENT ON FUNCTION platform.set_org_id(uuid) IS 'Changes the organization of the current transaction''s context, keeping the acting user.';");
+        Execute.Sql("COMMENT ON FUNCTION platform.clear_user_context() IS 'Removes user, organization and system identity from the current transaction''s context.';");
+        Execute.Sql("COMMENT ON FUNCTION platform.get_current_user_id() IS 'The acting user set by set_user_context in this transaction, or NULL when there is none or it was not set through the setters.';");
+        Execute.Sql("COMMENT ON FUNCTION platform.get_current_org_id() IS 'The organization set by set_user_context in this transaction, or NULL.';");
+        Execute.Sql("COMMENT ON FUNCTION platform.set_system_user() IS 'Acts as the platform itself for the current transaction: every org-isolating policy lets it through. For jobs and provisioning, never for user requests.';");
+        Execute.Sql("COMMENT ON FUNCTION platform.is_system_user() IS 'True only when set_system_user was called in this transaction; false otherwise, never NULL.';");
+        Execute.Sql("COMMENT ON FUNCTION platform.require_user_context() IS 'Fails fast when code that needs an acting user runs without one, instead of silently seeing no rows.';");
+        Execute.Sql("COMMENT ON FUNCTION platform.require_org_context() IS 'Fails fast when code that needs an organization runs without one.';");
+        Execute.Sql("COMMENT ON FUNCTION platform.get_session_context() IS 'The verified context of this transaction and the database roles, for diagnostics.';");
+        Execute.Sql("COMMENT ON FUNCTION platform.log_context_change(text, uuid, uuid) IS 'Records a change of session context in the audit log; the system identity is stored as a NULL user with the details in metadata.';");
+        Execute.Sql("COMMENT ON FUNCTION platform.test_session_helpers() IS 'Self-test of the session helpers; needs EXECUTE on the setters and leaves the context cleared.';");
+    }
+
+    private void RestrictContextSetters()
+    {
+        var setters = string.Join(", ", ContextSetterSignatures);
+        Execute.Sql($"REVOKE EXECUTE ON FUNCTION {setters} FROM PUBLIC;");
+
+        // The database owner, not current_user: a superuser running the migration would otherwise be the only grantee.
+        Execute.Sql($$"""
+            DO $grant$
+            DECLARE
+              v_owner name;
+            BEGIN
+              SELECT pg_catalog.pg_get_userbyid(d.datdba) INTO STRICT v_owner
+              FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database();
+              EXECUTE format('GRANT EXECUTE ON FUNCTION {{setters}} TO %I', v_owner);
+            END
+            $grant$;
+            """);
+    }
+
+    private void CreatePolicyHelpers()
+    {
+        Execute.Sql($$"""
+            CREATE FUNCTION platform.current_user_id()
+            RETURNS uuid
+            LANGUAGE plpgsql STABLE SECURITY DEFINER
+            {{Pinned}}
+            AS $fn$
+            BEGIN
+              RETURN (SELECT c.user_id FROM {{PrivateSchema}}.verified_context() c);
+            END;
+            $fn$;
+            """);
+
+        Execute.Sql($$"""
+            CREATE FUNCTION platform.current_org_id()
+            RETURNS uuid
+            LANGUAGE plpgsql STABLE SECURITY DEFINER
+            {{Pinned}}
+            AS $fn$
+            BEGIN
+              RETURN (SELECT c.org_id FROM {{PrivateSchema}}.verified_context() c);
+            END;
+            $fn$;
+            """);
+
+        // SECURITY DEFINER so policies can ask about membership even for roles that cannot read organization_members.
+        Execute.Sql($$"""
+            CREATE FUNCTION platform.user_is_org_member(org_id uuid)
+            RETURNS boolean
+            LANGUAGE plpgsql STABLE SECURITY DEFINER
+            {{Pinned}}
+            AS $fn$
+            DECLARE
+              v_user uuid := platform.current_user_id();
+            BEGIN
+              IF v_user IS NULL OR user_is_org_member.org_id IS NULL THEN
+                RETURN false;
+              END IF;
+              RETURN EXISTS (
+                SELECT 1 FROM platform.organization_members m
+                WHERE m.organization_id = user_is_org_member.org_id AND m.user_id = v_user);
+            END;
+            $fn$;
+            """);
+
+        // Lower rank = more power. An unknown role name admits nobody (the original returned NULL).
+        Execute.Sql($$"""
+            CREATE FUNCTION platform.user_has_org_role(org_id uuid, required_role text)
+            RETURNS boolean
+            LANGUAGE plpgsql STABLE SECURITY DEFINER
+            {{Pinned}}
+            AS $fn$
+            DECLARE
+              v_user uuid := platform.current_user_id();
+              v_required integer;
+              v_actual integer;
+            BEGIN
+              v_required := CASE required_role
+                WHEN 'owner' THEN 1 WHEN 'admin' THEN 2 WHEN 'billing_admin' THEN 3 WHEN 'developer' THEN 4 WHEN 'member' THEN 5 END;
+              IF v_user IS NULL OR v_required IS NULL OR user_has_org_role.org_id IS NULL THEN
+                RETURN false;
+              END IF;
+              SELECT CASE m.role
+                       WHEN 'owner' THEN 1 WHEN 'admin' THEN 2 WHEN 'billing_admin' THEN 3 WHEN 'developer' THEN 4 WHEN 'member' THEN 5 END
+                INTO v_actual
+              FROM platform.organization_members m
+              WHERE m.organization_id = user_has_org_role.org_id AND m.user_id = v_user;
+              RETURN coalesce(v_actual <= v_required, false);
+            END;
+            $fn$;
+            """);
+
+        Execute.Sql($$"""
+            CREATE FUNCTION platform.test_rls_enforcement()
+            RETURNS TABLE(test_name text, test_passed boolean, description text)
+            LANGUAGE plpgsql VOLATILE
+            AS $fn$
+            BEGIN
+              test_name := 'no_session_vars';
+              test_passed := NOT EXISTS (SELECT 1 FROM platform.organizations);
+              description := 'without a session context no organization is visible (run it as a role that does not bypass RLS)';
+              RETURN NEXT;
+
+              test_name := 'session_functions_exist';
+              test_passed := platform.current_user_id() IS NULL;
+              description := 'current_user_id() exists and is NULL without a session context';
+              RETURN NEXT;
+
+              test_name := 'policy_count';
+              test_passed := (SELECT count(*) FROM pg_catalog.pg_policies WHERE schemaname = 'platform') >= {{Policies.Count}};
+              description := 'at least the {{Policies.Count}} org-isolating policies of migration 007 exist';
+              RETURN NEXT;
+            END;
+            $fn$;
+            """);
+
+        Execute.Sql("COMMENT ON FUNCTION platform.current_user_id() IS 'Acting user for RLS policies: the verified session context of this transaction, or NULL.';");
+        Execute.Sql("COMMENT ON FUNCTION platform.current_org_id() IS 'Organization of the verified session context of this transaction, or NULL.';");
+        Execute.Sql("COMMENT ON FUNCTION platform.user_is_org_member(uuid) IS 'Whether the acting user belongs to the organization. Runs as owner so policies work for roles without access to organization_members.';");
+        Execute.Sql("COMMENT ON FUNCTION platform.user_has_org_role(uuid, text) IS 'Whether the acting user holds at least the given role in the organization (owner > admin > billing_admin > developer > member); false for an unknown role.';");
+        Execute.Sql("COMMENT ON FUNCTION platform.test_rls_enforcement() IS 'Self-test of the org-isolating policies, meant to be run by a role that does not bypass RLS.';");
+    }
+
+    private static List<PolicySpec> BuildPolicies()
+    {
+        static string Member(string org) => $"platform.user_is_org_member({org})";
+        static string Role(string org, string role) => $"platform.user_has_org_role({org}, '{role}')";
+        static string ViaProject(string table, Func<string, string> onOrg) =>
+            $"EXISTS (SELECT 1 FROM platform.projects p WHERE p.id = {table}.project_id AND {onOrg("p.organization_id")})";
+
+        var owner = (string org) => Role(org, "owner");
+        var admin = (string org) => Role(org, "admin");
+        var billing = (string org) => Role(org, "billing_admin");
+
+        static PolicySpec Select(string table, string name, string condition) => new(table, name, "SELECT", condition, null);
+        static PolicySpec Insert(string table, string name, string condition) => new(table, name, "INSERT", null, condition);
+        static PolicySpec Update(string table, string name, string condition) => new(table, name, "UPDATE", condition, condition);
+        static PolicySpec Delete(string table, string name, string condition) => new(table, name, "DELETE", condition, null);
+        static PolicySpec All(string table, string name, string condition) => new(table, name, "ALL", condition, condition);
+
+        List<PolicySpec> policies =
+        [
+            // The original 33, in its order.
+            Select("organizations", "org_member_select", Member("id")),
+            Update("organizations", "org_owner_update", owner("id")),
+            Delete("organizations", "org_owner_delete", owner("id")),
+            Insert("organizations", "org_authenticated_insert", $"{Me} IS NOT NULL"),
+            Select("organization_members", "org_members_select", Member("organization_id")),
+            Insert("organization_members", "org_admin_insert_members", admin("organization_id")),
+            Update("organization_members", "org_admin_update_members", admin("organization_id")),
+            Delete("organization_members", "org_member_delete", $"{owner("organization_id")} OR user_id = {Me}"),
+            Select("projects", "project_org_member_select", Member("organization_id")),
+            Insert("projects", "project_admin_insert", admin("organization_id")),
+            Update("projects", "project_admin_update", admin("organization_id")),
+            Delete("projects", "project_owner_delete", owner("organization_id")),
+            Select("credentials", "credentials_admin_select", ViaProject("credentials", admin)),
+            Insert("credentials", "credentials_owner_insert", ViaProject("credentials", owner)),
+            Update("credentials", "credentials_owner_update", ViaProject("credentials", owner)),
+            Delete("credentials", "credentials_owner_delete", ViaProject("credentials", owner)),
+            Select("subscriptions", "subscription_billing_select", billing("organization_id")),
+            Update("subscriptions", "subscription_billing_update", billing("organization_id")),
+            Select("invoices", "invoice_billing_select", billing("organization_id")),
+            All("payment_methods", "payment_method_billing_manage", billing("organization_id")),
+            Select("usage_metrics", "usage_metrics_org_select", $"(organization_id IS NOT NULL AND {Member("organization_id")})"),
+            Select("project_metrics", "project_metrics_org_select", ViaProject("project_metrics", Member)),
+            Select("users", "users_self_select", $"id = {Me}"),
+            Update("users", "users_self_update", $"id = {Me}"),
+            All("user_sessions", "sessions_self_manage", $"user_id = {Me}"),
+            Select("audit_logs", "audit_logs_org_admin_select", $"(organization_id IS NOT NULL AND {admin("organization_id")})"),
+            // The original allowed any insert; an entry must at least be the acting user's own, in their own org and project.
+            Insert("audit_logs", "audit_logs_system_insert",
+                $"({Me} IS NOT NULL AND user_id = {Me} AND (organization_id IS NULL OR {Member("organization_id")}) " +
+                $"AND (project_id IS NULL OR {ViaProject("audit_logs", Member)}))"),
+            new("billing_plans", "billing_plans_public_read", "SELECT", "true", null),
+            new("feature_flags", "feature_flags_public_read", "SELECT", "true", null),
+            Select("project_addons", "project_addons_org_select", ViaProject("project_addons", Member)),
+            All("project_addons", "project_addons_admin_manage", ViaProject("project_addons", admin)),
+            Select("disk_config", "disk_config_org_member_select", ViaProject("disk_config", Member)),
+            Select("compute_config", "compute_config_org_member_select", ViaProject("compute_config", Member)),
+
+            // The eight tables the original left deny-all by accident, each modelled on its neighbours.
+            // Invitations carry the acceptance token, so like membership changes they are for admins only.
+            All("organization_invitations", "org_invitations_admin_manage", admin("organization_id")),
+            Select("organization_feature_flags", "org_feature_flags_member_select", Member("organization_id")),
+            All("organization_feature_flags", "org_feature_flags_admin_manage", admin("organization_id")),
+            Select("project_members", "project_members_org_select", ViaProject("project_members", Member)),
+            All("project_members", "project_members_admin_manage", ViaProject("project_members", admin)),
+            All("tax_ids", "tax_ids_billing_manage", billing("organization_id")),
+            All("customer_profiles", "customer_profiles_billing_manage", billing("organization_id")),
+            // Credits are granted by the platform (system context); billing admins only read them, like invoices.
+            Select("credits", "credits_billing_select", billing("organization_id")),
+            Select("addons", "addons_org_select", ViaProject("addons", Member)),
+            All("addons", "addons_admin_manage", ViaProject("addons", admin)),
+            All("api_keys", "api_keys_owner_manage", $"(user_id = {Me} AND {Member("organization_id")})"),
+            Select("api_keys", "api_keys_org_admin_select", admin("organization_id")),
+        ];
+        policies.AddRange(RlsTables.Select(table => All(table, SystemPolicyName, Sys)));
+        return policies;
+    }
+}
