@@ -67,6 +67,12 @@ public static partial class BenchmarkRun
             }
         }
 
+        if (server is not null)
+        {
+            // Checkpoints and autovacuum runs, to match against stalls that hit every write at once.
+            File.Copy(server.LogFile, Path.Combine(options.OutputDirectory, "server.log"), overwrite: true);
+        }
+
         if (runs.Count > 1)
         {
             var comparison = Report.Comparison(runs);
@@ -92,6 +98,7 @@ public static partial class BenchmarkRun
         log.WriteLine($"== {options.Users:N0} users: database {database} on {admin.Host}:{admin.Port}");
         await ExecuteAsync(admin.ConnectionString, $"CREATE DATABASE \"{database}\"", cancellationToken);
         var clock = Stopwatch.StartNew();
+        var trafficStartedAt = DateTimeOffset.UtcNow;
 
         // Version 6 with 7 held back: the state production is in before 008.
         var setup = await RunnerProcess.RunAsync("setup", options.RunnerDll, Target(admin, database, 0).ConnectionString, ["migrate", "up", "--to", "6"], clock, log, cancellationToken);
@@ -122,7 +129,12 @@ public static partial class BenchmarkRun
         await using var data = NpgsqlDataSource.Create(Target(admin, database, options.Clients + 8).ConnectionString);
         var machine = await MachineAsync(data, serverKind, cancellationToken) with { LoadAtStart = LoadAverage() };
         var clock = Stopwatch.StartNew();
-        await using var traffic = new Traffic(data, options.Users, options.Clients, options.Rate, options.Seed, clock);
+        var trafficTarget = Target(admin, database, options.Clients + 2);
+        trafficTarget.ApplicationName = WaitSampler.TrafficApplicationName;
+        await using var trafficData = NpgsqlDataSource.Create(trafficTarget.ConnectionString);
+        await using var sampler = new WaitSampler(data, clock);
+        sampler.Start();
+        await using var traffic = new Traffic(trafficData, options.Users, options.Clients, options.Rate, options.Seed, clock);
         traffic.Start();
         log.WriteLine($"traffic: {options.Clients} clients × {options.Rate:0.#} q/s; warming up for {options.WarmupSeconds:0.#} s");
         await Task.Delay(TimeSpan.FromSeconds(options.WarmupSeconds), cancellationToken);
@@ -146,10 +158,12 @@ public static partial class BenchmarkRun
 
         await Task.Delay(TimeSpan.FromSeconds(options.SettleSeconds), cancellationToken);
         var samples = await traffic.StopAsync();
+        var waits = await sampler.StopAsync();
         var end = clock.Elapsed.TotalSeconds;
         machine = machine with { LoadAtEnd = LoadAverage() };
         log.WriteLine($"traffic stopped at {end:0.000} s: {samples.Count} queries, {samples.Count(s => s.Failed)} failed");
 
+        var phases = Report.Phases(samples, migrate, rollback, end);
         var files = (Report: Path.Combine(directory, "report.md"), Png: Path.Combine(directory, "chart.png"), Svg: Path.Combine(directory, "chart.svg"),
             Samples: Path.Combine(directory, "samples.csv"), Json: Path.Combine(directory, "summary.json"));
         var summary = new RunSummary
@@ -159,6 +173,7 @@ public static partial class BenchmarkRun
             Clients = options.Clients,
             Rate = options.Rate,
             StartedAt = startedAt,
+            TrafficStartedAt = trafficStartedAt,
             Machine = machine,
             Data = dataSet,
             MigrateCommand = migrate.Command,
@@ -170,8 +185,9 @@ public static partial class BenchmarkRun
             RollbackReportedSeconds = ReportedSeconds(rollback),
             RollbackExitCode = rollback.ExitCode,
             Backfill = backfill,
-            Phases = Report.Phases(samples, migrate, rollback, end),
-            SlowQueries = Report.Slow(samples, migrate, rollback),
+            Phases = phases,
+            Waits = Report.WaitsByPhase(phases, waits),
+            SlowQueries = Report.Slow(samples, migrate, rollback, waits),
             FailedQueries = samples.Count(s => s.Failed),
             Errors = samples.Where(s => s.Failed).GroupBy(s => (s.Kind, Code: s.Error!.Split(' ')[0]))
                 .Select(g => $"{Traffic.Describe(g.Key.Kind)} ×{g.Count()}: {g.First().Error}").ToList(),

@@ -17,7 +17,9 @@ public sealed record PhaseStats(string Phase, double From, double To, double? Wa
 public sealed record BackfillCounts(long Users, long WithActiveOrg, long WithoutMembership, long MemberWithoutActiveOrg, long NotEarliestMembership);
 
 /// <summary>One query slower than the target, with what the migration was doing around it.</summary>
-public sealed record SlowQuery(string Phase, string Kind, double Start, double LatencyMs, string? Error, string? StepBefore, string? StepAfter);
+public sealed record SlowQuery(string Phase, string Kind, double Start, double LatencyMs, string? Error, string? StepBefore, string? StepAfter, string? ServerWaits);
+
+public sealed record PhaseWaits(string Phase, int Samples, string Events);
 
 public sealed record MachineInfo(int Cores, string Memory, string PostgresVersion, string Server)
 {
@@ -35,6 +37,9 @@ public sealed record RunSummary
     public required int Clients { get; init; }
     public required double Rate { get; init; }
     public required DateTimeOffset StartedAt { get; init; }
+
+    /// <summary>Wall-clock time of t = 0 on the traffic clock, to match the server log's timestamps.</summary>
+    public required DateTimeOffset TrafficStartedAt { get; init; }
     public required MachineInfo Machine { get; init; }
     public required DataSetCounts Data { get; init; }
     public required string MigrateCommand { get; init; }
@@ -48,6 +53,9 @@ public sealed record RunSummary
     public required BackfillCounts Backfill { get; init; }
     public required IReadOnlyList<PhaseStats> Phases { get; init; }
     public required IReadOnlyList<SlowQuery> SlowQueries { get; init; }
+
+    /// <summary>Per phase, what the traffic's backends were seen waiting on (pg_stat_activity samples), most frequent first.</summary>
+    public required IReadOnlyList<PhaseWaits> Waits { get; init; }
     public required int FailedQueries { get; init; }
     public required IReadOnlyList<string> Errors { get; init; }
     public required string ReportFile { get; init; }
@@ -121,7 +129,15 @@ public static class Report
         return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
     }
 
-    public static IReadOnlyList<SlowQuery> Slow(IReadOnlyList<Sample> samples, MigrationWindow migrate, MigrationWindow rollback) =>
+    public static IReadOnlyList<PhaseWaits> WaitsByPhase(IReadOnlyList<PhaseStats> phases, IReadOnlyList<WaitSample> waits) =>
+        phases.Select(p =>
+        {
+            var inPhase = waits.Where(w => w.At >= p.From && w.At < p.To).ToList();
+            var events = inPhase.GroupBy(w => w.Wait).OrderByDescending(g => g.Count()).Select(g => $"{g.Key} ×{g.Count()}");
+            return new PhaseWaits(p.Phase, inPhase.Count, inPhase.Count == 0 ? "none" : string.Join(", ", events));
+        }).ToList();
+
+    public static IReadOnlyList<SlowQuery> Slow(IReadOnlyList<Sample> samples, MigrationWindow migrate, MigrationWindow rollback, IReadOnlyList<WaitSample> waits) =>
         samples
             .Select(s => (Sample: s, Window: s.Start >= migrate.Start && s.Start < migrate.End ? migrate
                 : s.Start >= rollback.Start && s.Start < rollback.End ? rollback : null))
@@ -129,7 +145,8 @@ public static class Report
             .OrderByDescending(x => x.Sample.LatencyMs)
             .Take(15)
             .Select(x => new SlowQuery(x.Window == migrate ? Migration : Rollback, Traffic.Describe(x.Sample.Kind), x.Sample.Start, x.Sample.LatencyMs,
-                x.Sample.Error, x.Window!.LineBefore(x.Sample.Start)?.Text, x.Window.LineAfter(x.Sample.End)?.Text))
+                x.Sample.Error, x.Window!.LineBefore(x.Sample.Start)?.Text, x.Window.LineAfter(x.Sample.End)?.Text,
+                WaitSampler.Describe(waits, x.Sample.Pid, x.Sample.Start, x.Sample.End)))
             .ToList();
 
     public static string Markdown(RunSummary run)
@@ -147,7 +164,7 @@ public static class Report
         md.AppendLine(Inv, $"- Rollback: `{run.RollbackCommand}`: {run.RollbackSeconds:0.00} s wall{Reported(run.RollbackReportedSeconds)}, exit {run.RollbackExitCode}.");
         var b = run.Backfill;
         md.AppendLine(Inv, $"- Backfill (counted right after the migration): {b.Users:N0} users, {b.WithActiveOrg:N0} with an active organization, {b.WithoutMembership:N0} without membership, {b.MemberWithoutActiveOrg:N0} members without an active organization, {b.NotEarliestMembership:N0} whose active organization is not their earliest membership.");
-        md.AppendLine(Inv, $"- Failed queries: {run.FailedQueries}.");
+        md.AppendLine(Inv, $"- Failed queries: {run.FailedQueries}. Times below are seconds since the traffic started, at {run.TrafficStartedAt:HH:mm:ss.fff} UTC.");
         md.AppendLine();
         md.AppendLine("| phase | wall time | query | count | p50 ms | p99 ms | max ms | failed |");
         md.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|");
@@ -165,19 +182,33 @@ public static class Report
         }
 
         md.AppendLine();
+        if (run.Waits.Count > 0)
+        {
+            md.AppendLine("What the traffic's backends were seen waiting on, per phase (pg_stat_activity sampled every ~10 ms; a backend running on CPU or idle is not counted):");
+            md.AppendLine();
+            md.AppendLine("| phase | samples | wait events |");
+            md.AppendLine("|---|---:|---|");
+            foreach (var w in run.Waits)
+            {
+                md.AppendLine(Inv, $"| {w.Phase} | {w.Samples} | {w.Events} |");
+            }
+
+            md.AppendLine();
+        }
+
         md.AppendLine(Inv, $"Target (issue #7): every query kind's max ≤ {TargetMaxMs:0} ms during migration and rollback, 0 failed queries: " +
             $"migration max {run.MaxDuringMigrationMs:0.0} ms ({Verdict(run.MaxDuringMigrationMs)}), rollback max {run.MaxDuringRollbackMs:0.0} ms ({Verdict(run.MaxDuringRollbackMs)}), " +
             $"failed {run.FailedQueries} ({(run.FailedQueries == 0 ? "met" : "missed")}).");
         md.AppendLine();
         if (run.SlowQueries.Count > 0)
         {
-            md.AppendLine(Inv, $"Queries over {TargetMaxMs:0} ms (or failed) during migration or rollback, slowest first, with the migration's last line before the query started and its first line after the query ended:");
+            md.AppendLine(Inv, $"Queries over {TargetMaxMs:0} ms (or failed) during migration or rollback, slowest first: what the server said the query's backend waited on (pg_stat_activity sampled every ~10 ms), and the migration's last line before the query started and first line after it ended:");
             md.AppendLine();
-            md.AppendLine("| phase | query | started at | latency ms | error | last step line before | next step line after |");
-            md.AppendLine("|---|---|---:|---:|---|---|---|");
+            md.AppendLine("| phase | query | started at | latency ms | error | server wait events | last step line before | next step line after |");
+            md.AppendLine("|---|---|---:|---:|---|---|---|---|");
             foreach (var q in run.SlowQueries)
             {
-                md.AppendLine(Inv, $"| {q.Phase} | {q.Kind} | {q.Start:0.000} s | {q.LatencyMs:0.0} | {Cell(q.Error)} | {Cell(q.StepBefore)} | {Cell(q.StepAfter)} |");
+                md.AppendLine(Inv, $"| {q.Phase} | {q.Kind} | {q.Start:0.000} s | {q.LatencyMs:0.0} | {Cell(q.Error)} | {Cell(q.ServerWaits)} | {Cell(q.StepBefore)} | {Cell(q.StepAfter)} |");
             }
 
             md.AppendLine();

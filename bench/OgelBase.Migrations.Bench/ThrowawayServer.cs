@@ -31,6 +31,8 @@ public sealed class ThrowawayServer : IDisposable
 
     public string Url { get; }
 
+    public string LogFile => Path.Combine(_directory, "server.log");
+
     /// <summary>What <c>postgres --version</c> printed, for the report.</summary>
     public string Version { get; }
 
@@ -59,7 +61,8 @@ public sealed class ThrowawayServer : IDisposable
         var settings = string.Join(' ',
             $"-p {port}", "-c listen_addresses=127.0.0.1", $"-k {directory}",
             "-c shared_buffers=1GB", "-c max_wal_size=8GB", "-c checkpoint_timeout=30min",
-            "-c maintenance_work_mem=256MB", "-c work_mem=16MB", "-c max_connections=200");
+            "-c maintenance_work_mem=256MB", "-c work_mem=16MB", "-c max_connections=200",
+            "-c log_checkpoints=on", "-c log_autovacuum_min_duration=0", "-c log_lock_waits=on", "-c log_line_prefix='%m [%p] '");
         Run(pgCtl, ["-D", cluster, "-o", settings, "-l", Path.Combine(directory, "server.log"), "-w", "-t", "60", "start"], runAsPostgres);
         var version = Run(Path.Combine(bin, "postgres"), ["--version"], runAs: false).Trim();
         return new ThrowawayServer(directory, pgCtl, cluster, runAsPostgres, $"postgres://postgres:{password}@127.0.0.1:{port}/postgres", version);

@@ -12,7 +12,7 @@ public enum QueryKind
 }
 
 /// <summary>One query the traffic sent: when it started (seconds since traffic start), how long it took, and how it ended.</summary>
-public readonly record struct Sample(double Start, double LatencyMs, QueryKind Kind, int Client, string? Error)
+public readonly record struct Sample(double Start, double LatencyMs, QueryKind Kind, int Client, string? Error, int Pid = 0)
 {
     public bool Failed => Error is not null;
 
@@ -121,9 +121,11 @@ public sealed class Traffic : IAsyncDisposable
                 var kind = _clients >= Kinds.Count ? Kinds[client % Kinds.Count] : Kinds[slot++ % Kinds.Count];
                 var start = _clock.Elapsed;
                 string? error = null;
+                var pid = connection?.ProcessID ?? 0;
                 try
                 {
                     connection ??= await _data.OpenConnectionAsync(CancellationToken.None);
+                    pid = connection.ProcessID;
                     await using var command = Build(kind, connection, random);
                     await command.ExecuteNonQueryAsync(CancellationToken.None);
                 }
@@ -142,7 +144,7 @@ public sealed class Traffic : IAsyncDisposable
                 }
 
                 var end = _clock.Elapsed;
-                _samples[client].Add(new Sample(start.TotalSeconds, (end - start).TotalMilliseconds, kind, client, error));
+                _samples[client].Add(new Sample(start.TotalSeconds, (end - start).TotalMilliseconds, kind, client, error, pid));
 
                 // Open loop: the next slot is on the fixed schedule; slots that passed while this query ran are skipped.
                 next += interval;
