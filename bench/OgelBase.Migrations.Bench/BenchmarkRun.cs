@@ -98,7 +98,6 @@ public static partial class BenchmarkRun
         log.WriteLine($"== {options.Users:N0} users: database {database} on {admin.Host}:{admin.Port}");
         await ExecuteAsync(admin.ConnectionString, $"CREATE DATABASE \"{database}\"", cancellationToken);
         var clock = Stopwatch.StartNew();
-        var trafficStartedAt = DateTimeOffset.UtcNow;
 
         // Version 6 with 7 held back: the state production is in before 008.
         var setup = await RunnerProcess.RunAsync("setup", options.RunnerDll, Target(admin, database, 0).ConnectionString, ["migrate", "up", "--to", "6"], clock, log, cancellationToken);
@@ -129,6 +128,7 @@ public static partial class BenchmarkRun
         await using var data = NpgsqlDataSource.Create(Target(admin, database, options.Clients + 8).ConnectionString);
         var machine = await MachineAsync(data, serverKind, cancellationToken) with { LoadAtStart = LoadAverage() };
         var clock = Stopwatch.StartNew();
+        var trafficStartedAt = DateTimeOffset.UtcNow;
         var trafficTarget = Target(admin, database, options.Clients + 2);
         trafficTarget.ApplicationName = WaitSampler.TrafficApplicationName;
         await using var trafficData = NpgsqlDataSource.Create(trafficTarget.ConnectionString);
