@@ -197,8 +197,7 @@ public static partial class BenchmarkRun
             SamplesFile = files.Samples,
         };
 
-        Chart.Save($"{modeName} 008 at {dataSet.Users:N0} users: latency of every query ({options.Clients} clients × {options.Rate:0.#} q/s)",
-            samples, migrate, rollback, files.Png, files.Svg);
+        Chart.Save(Chart.Title(summary), samples, migrate, rollback, files.Png, files.Svg);
         await File.WriteAllTextAsync(files.Samples, Report.Csv(samples), cancellationToken);
         await File.WriteAllTextAsync(Path.Combine(directory, "steps.log"),
             string.Join('\n', new[] { setup, migrate, rollback }.SelectMany(w => w.Lines.Select(l => $"[{w.Name} {l.At:0.000}s] {l.Text}"))) + "\n", cancellationToken);

@@ -7,6 +7,7 @@ namespace OgelBase.Migrations.Bench;
 /// Latency of every query over time, one colour per kind, on a log scale (a healthy query takes about a millisecond,
 /// a blocked one seconds), with the migration and rollback windows shaded and the 100 ms target drawn across.
 /// ScottPlot 5 has no native log axis: values are plotted as log10 and the ticks are labelled back in milliseconds.
+/// Markers are opaque: translucent ones blend into thousands of colours and make the PNG several times larger.
 /// </summary>
 public static class Chart
 {
@@ -19,6 +20,32 @@ public static class Chart
     ];
 
     public static void Save(string title, IReadOnlyList<Sample> samples, MigrationWindow migrate, MigrationWindow rollback, string pngFile, string svgFile)
+        => Save(title, samples, (migrate.Start, migrate.End), (rollback.Start, rollback.End), pngFile, svgFile);
+
+    /// <summary>Draws the chart again from a finished run's summary.json and samples.csv (--replot).</summary>
+    public static void Replot(string directory)
+    {
+        var summary = System.Text.Json.JsonSerializer.Deserialize<RunSummary>(File.ReadAllText(Path.Combine(directory, "summary.json")), Report.Json)
+            ?? throw new InvalidOperationException($"{directory}/summary.json is empty");
+        var samples = File.ReadLines(Path.Combine(directory, "samples.csv")).Skip(1).Select(ParseSample).ToList();
+        var migration = summary.Phases.Single(p => p.Phase == Report.Migration);
+        var rollback = summary.Phases.Single(p => p.Phase == Report.Rollback);
+        Save(Title(summary), samples, (migration.From, migration.To), (rollback.From, rollback.To),
+            Path.Combine(directory, "chart.png"), Path.Combine(directory, "chart.svg"));
+    }
+
+    public static string Title(RunSummary run) =>
+        $"{run.Mode} 008 at {run.Data.Users:N0} users: latency of every query ({run.Clients} clients × {run.Rate:0.#} q/s)";
+
+    private static Sample ParseSample(string line)
+    {
+        var f = line.Split(',', 5);
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        return new Sample(double.Parse(f[0], inv), double.Parse(f[1], inv), Enum.Parse<QueryKind>(f[2]), int.Parse(f[3], inv),
+            f[4].Length == 0 ? null : f[4].Trim('"'));
+    }
+
+    private static void Save(string title, IReadOnlyList<Sample> samples, (double Start, double End) migrate, (double Start, double End) rollback, string pngFile, string svgFile)
     {
         var plot = new Plot();
         var floor = 0.05; // ms; keeps log10 finite for the fastest queries
@@ -27,11 +54,11 @@ public static class Chart
         var migration = plot.Add.HorizontalSpan(migrate.Start, migrate.End);
         migration.FillStyle.Color = Color.FromHex("#ff7f0e").WithAlpha(0.18);
         migration.LineStyle.Width = 0;
-        migration.LegendText = $"migration ({Seconds(migrate.Seconds)})";
+        migration.LegendText = $"migration ({Seconds(migrate.End - migrate.Start)})";
         var back = plot.Add.HorizontalSpan(rollback.Start, rollback.End);
         back.FillStyle.Color = Color.FromHex("#17becf").WithAlpha(0.22);
         back.LineStyle.Width = 0;
-        back.LegendText = $"rollback ({Seconds(rollback.Seconds)})";
+        back.LegendText = $"rollback ({Seconds(rollback.End - rollback.Start)})";
 
         foreach (var kind in Traffic.Kinds)
         {
@@ -44,7 +71,7 @@ public static class Chart
             var points = plot.Add.ScatterPoints(
                 ofKind.Select(s => s.Start).ToArray(),
                 ofKind.Select(s => Math.Log10(Math.Max(floor, s.LatencyMs))).ToArray());
-            points.Color = KindColors[(int)kind % KindColors.Length].WithAlpha(0.65);
+            points.Color = KindColors[(int)kind % KindColors.Length];
             points.MarkerSize = 3;
             points.LegendText = Traffic.Describe(kind);
         }

@@ -28,10 +28,11 @@ var runnerArgs = new Option<string[]>("--runner-arg")
     AllowMultipleArgumentsPerToken = false,
 };
 var keep = new Option<bool>("--keep-database") { Description = "Keep the benchmark database instead of dropping it." };
+var replot = new Option<string?>("--replot") { Description = "Only draw chart.png/chart.svg again from a finished run's directory (summary.json, samples.csv)." };
 
 var root = new RootCommand("Online-migration benchmark: migration 8 and its rollback under live traffic (issue #7).")
 {
-    serverUrl, users, clients, rate, mode, output, warmup, settle, runner, runnerArgs, keep,
+    serverUrl, users, clients, rate, mode, output, warmup, settle, runner, runnerArgs, keep, replot,
 };
 
 using var stop = new CancellationTokenSource();
@@ -46,6 +47,13 @@ using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal
 
 root.SetAction(async (parse, cancellationToken) =>
 {
+    if (parse.GetValue(replot) is { } directory)
+    {
+        Chart.Replot(directory);
+        Console.WriteLine($"redrawn: {Path.Combine(directory, "chart.png")}, {Path.Combine(directory, "chart.svg")}");
+        return 0;
+    }
+
     var options = new BenchOptions
     {
         ServerUrl = parse.GetValue(serverUrl),

@@ -68,6 +68,13 @@ public sealed class BenchmarkSmokeTests
             }
 
             Assert.That(File.Exists(Path.Combine(output, "comparison-2000.md")), Is.True);
+
+            // --replot draws the chart again from summary.json and samples.csv alone.
+            var online = Path.Combine(output, "online-2000");
+            File.Delete(Path.Combine(online, "chart.png"));
+            Chart.Replot(online);
+            Assert.That(PngSize(Path.Combine(online, "chart.png")), Is.EqualTo((1200, 520)));
+
             await using var admin = new NpgsqlConnection(PostgresServer.AdminConnectionString);
             await admin.OpenAsync();
             await using var leftovers = new NpgsqlCommand("SELECT count(*) FROM pg_database WHERE datname LIKE 'ogelbase_bench_%'", admin);
