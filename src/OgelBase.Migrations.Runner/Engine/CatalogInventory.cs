@@ -21,6 +21,37 @@ public sealed record CatalogObject(string Kind, string Identity, string Facts)
     }
 }
 
+/// <summary>
+/// A manifest line that holds only when an opt-in version is (<c>with:7</c>) or is not (<c>without:7</c>) applied:
+/// some migrations adapt to whether 7's restrictive policies are in force (10 does).
+/// </summary>
+public sealed record ConditionalObject(CatalogObject Item, long? With, long? Without)
+{
+    public bool Holds(IReadOnlySet<long> applied) =>
+        (With is not { } w || applied.Contains(w)) && (Without is not { } wo || !applied.Contains(wo));
+
+    public static ConditionalObject Parse(string line)
+    {
+        var parts = line.Split('\t');
+        long? with = null, without = null;
+        if (parts.Length > 3 && parts[3].Length > 0)
+        {
+            var condition = parts[3].Split(':');
+            var version = long.Parse(condition[1], System.Globalization.CultureInfo.InvariantCulture);
+            if (condition[0] == "with")
+            {
+                with = version;
+            }
+            else
+            {
+                without = version;
+            }
+        }
+
+        return new ConditionalObject(CatalogObject.Parse(string.Join('\t', parts.Take(3))), with, without);
+    }
+}
+
 /// <summary>Reads every object of schema platform from pg_catalog (never information_schema, which hides what the role cannot use).</summary>
 public static class CatalogInventory
 {

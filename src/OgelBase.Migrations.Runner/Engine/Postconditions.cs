@@ -3,14 +3,15 @@ using System.Reflection;
 namespace OgelBase.Migrations.Runner.Engine;
 
 /// <summary>What one migration's Up leaves in schema platform: objects it creates, and objects of earlier versions it removes.</summary>
-public sealed record VersionPostconditions(long Version, IReadOnlyList<CatalogObject> Creates, IReadOnlyList<CatalogObject> Removes);
+public sealed record VersionPostconditions(long Version, IReadOnlyList<ConditionalObject> Creates, IReadOnlyList<ConditionalObject> Removes);
 
 public sealed record Drift(long Version, string Problem);
 
 /// <summary>
 /// Post-conditions per version, read from Postconditions/NNN.txt (embedded). Those files are generated from a real
 /// build of each version (catalog after minus catalog before) by a test that also fails whenever they fall out of
-/// date, so they cannot drift from the migrations themselves. Lines are <c>+kind\tidentity\tfacts</c> or <c>-…</c>.
+/// date, so they cannot drift from the migrations themselves. Lines are <c>+kind\tidentity\tfacts[\tcondition]</c>
+/// or <c>-…</c>; the optional condition is <c>with:V</c> or <c>without:V</c> for an opt-in version V.
 /// </summary>
 public static class Postconditions
 {
@@ -26,6 +27,7 @@ public static class Postconditions
     public static Dictionary<long, List<CatalogObject>> Expected(IEnumerable<long> appliedVersions)
     {
         var ordered = appliedVersions.Order().ToList();
+        var appliedSet = ordered.ToHashSet();
         var expected = new Dictionary<long, List<CatalogObject>>();
         foreach (var version in ordered)
         {
@@ -37,9 +39,13 @@ public static class Postconditions
 
             var removedLater = ordered.Where(v => v > version)
                 .SelectMany(v => For(v)?.Removes ?? [])
-                .Select(o => (o.Kind, o.Identity))
+                .Where(o => o.Holds(appliedSet))
+                .Select(o => (o.Item.Kind, o.Item.Identity))
                 .ToHashSet();
-            expected[version] = manifest.Creates.Where(o => !removedLater.Contains((o.Kind, o.Identity))).ToList();
+            expected[version] = manifest.Creates
+                .Where(o => o.Holds(appliedSet) && !removedLater.Contains((o.Item.Kind, o.Item.Identity)))
+                .Select(o => o.Item)
+                .ToList();
         }
 
         return expected;
@@ -89,8 +95,8 @@ public static class Postconditions
             var version = long.Parse(Path.GetFileNameWithoutExtension(name[ResourcePrefix.Length..]), System.Globalization.CultureInfo.InvariantCulture);
             using var stream = assembly.GetManifestResourceStream(name)!;
             using var reader = new StreamReader(stream);
-            var creates = new List<CatalogObject>();
-            var removes = new List<CatalogObject>();
+            var creates = new List<ConditionalObject>();
+            var removes = new List<ConditionalObject>();
             while (reader.ReadLine() is { } line)
             {
                 if (line.Length < 2 || line[0] == '#')
@@ -98,7 +104,7 @@ public static class Postconditions
                     continue;
                 }
 
-                (line[0] == '-' ? removes : creates).Add(CatalogObject.Parse(line[1..]));
+                (line[0] == '-' ? removes : creates).Add(ConditionalObject.Parse(line[1..]));
             }
 
             manifests[version] = new VersionPostconditions(version, creates, removes);

@@ -22,6 +22,7 @@ public static class PresenceProbes
         [6] = ("column platform.databases.connection_string_encrypted", Column("platform.databases", "connection_string_encrypted")),
         [7] = ("function platform.user_has_org_role(uuid,text)", "to_regprocedure('platform.user_has_org_role(uuid,text)') IS NOT NULL"),
         [8] = ("column platform.users.active_org_id", Column("platform.users", "active_org_id")),
+        [10] = ("function platform.update_last_activity_at_column()", "to_regprocedure('platform.update_last_activity_at_column()') IS NOT NULL"),
     };
 
     public static bool Has(long version) => Probes.ContainsKey(version);

@@ -57,11 +57,12 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
     /// <summary>Catalogue tables every role may read by design (policies `*_public_read`).</summary>
     private static readonly string[] PublicCatalogues = ["billing_plans", "feature_flags"];
 
+    // These tests are about 7 and its neighbour 8; they migrate to 8 so later versions (10 hardens grants and policies) do not shift their counts.
     [Test]
     public async Task Migrate_up_on_a_fresh_database_holds_7_back_and_status_json_explains_why()
     {
         await using var db = await TestDatabase.CreateAsync();
-        var up = await db.RunAsync("migrate", "up");
+        var up = await db.RunAsync("migrate", "up", "--to", "8");
         Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
         Assert.That(up.Stderr, Does.Contain("held back (opt-in): 007"));
 
@@ -96,9 +97,9 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
     public async Task Migrate_up_include_7_applies_it_with_the_corrected_functions_and_a_policy_on_every_rls_table()
     {
         await using var db = await TestDatabase.CreateAsync();
-        var up = await db.RunAsync("migrate", "up");
+        var up = await db.RunAsync("migrate", "up", "--to", "8");
         Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
-        var include = await db.RunAsync("migrate", "up", "--include", "7");
+        var include = await db.RunAsync("migrate", "up", "--to", "8", "--include", "7");
         Assert.That(include.ExitCode, Is.EqualTo(0), include.ToString());
         Assert.That(include.Stderr, Does.Contain("applied 007"));
 
@@ -161,7 +162,7 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
         await db.ExecuteAsync($"ALTER DATABASE \"{db.Name}\" OWNER TO \"{owner.Name}\"");
 
         // The runner connects as the server's superuser, as an operator would with the platform's admin URL.
-        var up = await db.RunAsync("migrate", "up", "--include", "7");
+        var up = await db.RunAsync("migrate", "up", "--to", "8", "--include", "7");
         Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
         Assert.That(await db.ScalarAsync<bool>($"SELECT rolsuper FROM pg_roles WHERE rolname = '{PostgresServer.User}'"), Is.True);
         Assert.That(await db.ScalarAsync<bool>($"SELECT rolsuper FROM pg_roles WHERE rolname = '{owner.Name}'"), Is.False);
@@ -445,7 +446,7 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
         var expected = await Catalog.SnapshotAsync(reference);
 
         await using var db = await TestDatabase.CreateAsync();
-        var up = await db.RunAsync("migrate", "up", "--include", "7");
+        var up = await db.RunAsync("migrate", "up", "--to", "8", "--include", "7");
         Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
         Assert.That(await Catalog.SnapshotAsync(db), Is.Not.EqualTo(expected), "7 changed the catalog, so the comparison below means something");
 
@@ -456,7 +457,7 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
         Assert.That(await db.ScalarAsync<bool>("SELECT to_regnamespace('platform_private') IS NULL"), Is.True);
         Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM ogelbase_migrations.created_objects WHERE version = 7"), Is.Zero);
 
-        var again = await db.RunAsync("migrate", "up", "--include", "7");
+        var again = await db.RunAsync("migrate", "up", "--to", "8", "--include", "7");
         Assert.That(again.ExitCode, Is.EqualTo(0), again.ToString());
         Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM pg_policies WHERE schemaname = 'platform'"), Is.EqualTo(M007_AddSessionContextAndRestrictiveRls.Policies.Count));
     }
@@ -513,7 +514,7 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
             var scenario = new Scenario(app, plain, db);
             try
             {
-                var up = await db.RunAsync("migrate", "up");
+                var up = await db.RunAsync("migrate", "up", "--to", "8");
                 Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
                 await db.ExecuteAsync(SeedSql());
                 foreach (var role in new[] { app, plain })
@@ -535,7 +536,7 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
 
         public async Task ApplySevenAsync()
         {
-            var include = await Db.RunAsync("migrate", "up", "--include", "7");
+            var include = await Db.RunAsync("migrate", "up", "--to", "8", "--include", "7");
             Assert.That(include.ExitCode, Is.EqualTo(0), include.ToString());
 
             // The operator's step for the application role (docs/schema-history/mig-007.md).
