@@ -1,0 +1,94 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using OgelBase.Migrations.Bench;
+
+var serverUrl = new Option<string?>("--server-url")
+{
+    Description = "postgres:// URL of a server on which the benchmark may create and drop a database. Default: start a throwaway local cluster (initdb/pg_ctl).",
+};
+var users = new Option<int>("--users") { Description = "Users to generate (organizations: users/5; 0-6 memberships per user).", DefaultValueFactory = _ => 1_000_000 };
+var clients = new Option<int>("--clients")
+{
+    Description = "Concurrent traffic connections; with 4 or more, connection c sends only kind c mod 4 (read user by PK, update users.updated_at, insert user, insert membership).",
+    DefaultValueFactory = _ => 8,
+};
+var rate = new Option<double>("--rate") { Description = "Queries per second per client, on a fixed schedule.", DefaultValueFactory = _ => 25 };
+var mode = new Option<BenchMode>("--mode")
+{
+    Description = "online: migration 8 and rollback 7 through the runner; original: the single-transaction 008 and its rollback (spec §8); both: one after the other, each on a file copy of the same generated data set.",
+    DefaultValueFactory = _ => BenchMode.Online,
+};
+var output = new Option<string>("--out") { Description = "Directory for report.md, chart.png/svg, samples.csv and summary.json.", DefaultValueFactory = _ => Path.Combine("bench", "out") };
+var warmup = new Option<double>("--warmup") { Description = "Seconds of traffic before the migration.", DefaultValueFactory = _ => 10 };
+var settle = new Option<double>("--settle") { Description = "Seconds of traffic between migration and rollback, and after the rollback.", DefaultValueFactory = _ => 5 };
+var runner = new Option<string?>("--runner") { Description = "Path of ogelbase-migrate.dll. Default: the one built next to the benchmark." };
+var runnerArgs = new Option<string[]>("--runner-arg")
+{
+    Description = "Extra argument for the runner's migrate/rollback (repeatable), e.g. --runner-arg=--batch-size --runner-arg=10000.",
+    AllowMultipleArgumentsPerToken = false,
+};
+var keep = new Option<bool>("--keep-database") { Description = "Keep the benchmark database instead of dropping it." };
+var replot = new Option<string?>("--replot") { Description = "Only draw chart.png/chart.svg again from a finished run's directory (summary.json, samples.csv)." };
+
+var root = new RootCommand("Online-migration benchmark: migration 8 and its rollback under live traffic (issue #7).")
+{
+    serverUrl, users, clients, rate, mode, output, warmup, settle, runner, runnerArgs, keep, replot,
+};
+
+using var stop = new CancellationTokenSource();
+void OnSignal(PosixSignalContext context)
+{
+    context.Cancel = true;
+    stop.Cancel();
+}
+
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+
+root.SetAction(async (parse, cancellationToken) =>
+{
+    if (parse.GetValue(replot) is { } directory)
+    {
+        Chart.Replot(directory);
+        Console.WriteLine($"redrawn: {Path.Combine(directory, "chart.png")}, {Path.Combine(directory, "chart.svg")}");
+        return 0;
+    }
+
+    var options = new BenchOptions
+    {
+        ServerUrl = parse.GetValue(serverUrl),
+        Users = parse.GetValue(users),
+        Clients = parse.GetValue(clients),
+        Rate = parse.GetValue(rate),
+        Mode = parse.GetValue(mode),
+        OutputDirectory = parse.GetValue(output)!,
+        WarmupSeconds = parse.GetValue(warmup),
+        SettleSeconds = parse.GetValue(settle),
+        RunnerDll = parse.GetValue(runner) ?? Path.Combine(AppContext.BaseDirectory, "ogelbase-migrate.dll"),
+        RunnerArguments = parse.GetValue(runnerArgs) ?? [],
+        KeepDatabase = parse.GetValue(keep),
+    };
+    try
+    {
+        var runs = await BenchmarkRun.RunAsync(options, Console.Out, cancellationToken);
+        return runs.Any(r => r.FailedQueries > 0) ? 1 : 0;
+    }
+    catch (ArgumentException e)
+    {
+        await Console.Error.WriteLineAsync($"error: {e.Message}");
+        return 2;
+    }
+    catch (OperationCanceledException)
+    {
+        await Console.Error.WriteLineAsync("interrupted");
+        return 130;
+    }
+    catch (InvalidOperationException e)
+    {
+        await Console.Error.WriteLineAsync($"error: {e.Message}");
+        return 1;
+    }
+});
+
+var parsed = root.Parse(args);
+return await parsed.InvokeAsync(cancellationToken: stop.Token);
