@@ -100,7 +100,7 @@ public static partial class BenchmarkRun
         var clock = Stopwatch.StartNew();
 
         // Version 6 with 7 held back: the state production is in before 008.
-        var setup = await RunnerProcess.RunAsync("setup", options.RunnerDll, Target(admin, database, 0).ConnectionString, ["migrate", "up", "--to", "6"], clock, log, cancellationToken);
+        var setup = await PublishedRunner.RunAsync("setup", options.RunnerDll, Target(admin, database, 0).ConnectionString, ["migrate", "up", "--to", "6"], clock, log, cancellationToken);
         if (!setup.Succeeded)
         {
             throw new InvalidOperationException($"migrate up --to 6 failed (exit {setup.ExitCode}); see the lines above");
@@ -141,7 +141,7 @@ public static partial class BenchmarkRun
 
         log.WriteLine($"migrate ({modeName}) at {clock.Elapsed.TotalSeconds:0.000} s, {traffic.CountSoFar()} queries so far");
         var migrate = mode == BenchMode.Online
-            ? await RunnerProcess.RunAsync("migrate", options.RunnerDll, runnerTarget, ["migrate", "up", "--to", "8", .. options.RunnerArguments], clock, log, cancellationToken)
+            ? await PublishedRunner.RunAsync("migrate", options.RunnerDll, runnerTarget, ["migrate", "up", "--to", "8", .. options.RunnerArguments], clock, log, cancellationToken)
             : await OriginalMigration.UpAsync(data, clock, log, cancellationToken);
         log.WriteLine($"migrate finished at {clock.Elapsed.TotalSeconds:0.000} s: exit {migrate.ExitCode}, {migrate.Seconds:0.00} s");
 
@@ -152,7 +152,7 @@ public static partial class BenchmarkRun
 
         log.WriteLine($"rollback ({modeName}) at {clock.Elapsed.TotalSeconds:0.000} s, {traffic.CountSoFar()} queries so far");
         var rollback = mode == BenchMode.Online
-            ? await RunnerProcess.RunAsync("rollback", options.RunnerDll, runnerTarget, ["rollback", "7", .. options.RunnerArguments], clock, log, cancellationToken)
+            ? await PublishedRunner.RunAsync("rollback", options.RunnerDll, runnerTarget, ["rollback", "7", .. options.RunnerArguments], clock, log, cancellationToken)
             : await OriginalMigration.DownAsync(data, clock, log, cancellationToken);
         log.WriteLine($"rollback finished at {clock.Elapsed.TotalSeconds:0.000} s: exit {rollback.ExitCode}, {rollback.Seconds:0.00} s");
 

@@ -20,7 +20,7 @@ public sealed record MigrationWindow(string Name, string Command, double Start, 
 }
 
 /// <summary>Runs the published runner (<c>dotnet ogelbase-migrate.dll ...</c>) as its own process, as a deploy does.</summary>
-public static class RunnerProcess
+public static class PublishedRunner
 {
     public static async Task<MigrationWindow> RunAsync(string name, string runnerDll, string connectionString, IReadOnlyList<string> args,
         Stopwatch clock, TextWriter log, CancellationToken cancellationToken)
