@@ -49,6 +49,12 @@ public sealed class CommonOptions
         DefaultValueFactory = _ => 1000,
     };
 
+    public Option<double> BackfillPause { get; } = new("--backfill-pause")
+    {
+        Description = "After each backfill batch of an online migration, pause this fraction of the batch's own duration (0 = flat out).",
+        DefaultValueFactory = _ => 0.25,
+    };
+
     public Option<bool> Verbose { get; } = new("--verbose", "-v")
     {
         Description = "Also echo every SQL statement FluentMigrator runs.",
@@ -63,6 +69,7 @@ public sealed class CommonOptions
         command.Options.Add(OnlineLockTimeout);
         command.Options.Add(OnlineAttempts);
         command.Options.Add(BatchSize);
+        command.Options.Add(BackfillPause);
         command.Options.Add(Verbose);
     }
 
@@ -90,6 +97,9 @@ public sealed class CommonOptions
                 LockTimeout = TimeSpan.FromMilliseconds(onlineLockTimeout),
                 MaxAttempts = onlineAttempts,
                 BatchSize = batchSize,
+                BackfillPauseRatio = parse.GetValue(BackfillPause) is var ratio && ratio is >= 0 and <= 10
+                    ? ratio
+                    : throw new RunnerException(FailureKind.Usage, "--backfill-pause must be a number from 0 to 10."),
                 BatchDelayMilliseconds = int.TryParse(console.Environment("OGELBASE_TEST_BATCH_DELAY_MS"), out var delay) ? Math.Max(0, delay) : 0,
             },
             Seeds = ProductionSeedOptions.FromEnvironment(console.Environment),

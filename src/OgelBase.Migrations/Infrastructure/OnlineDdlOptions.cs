@@ -24,6 +24,13 @@ public sealed class OnlineDdlOptions
     public int BatchSize { get; set; } = 1000;
 
     /// <summary>
+    /// After each batch, pause for this fraction of the time the batch took (0.25: the backfill writes at most four
+    /// fifths of the time), so the application's commits do not queue behind the backfill's WAL flushes. Measured at
+    /// 1M users (docs/benchmarks.md): 0 gave a 114 ms WAL stall, 0.5 lost the wall-time race, 0.25 met both targets.
+    /// </summary>
+    public double BackfillPauseRatio { get; set; } = 0.25;
+
+    /// <summary>
     /// Test hook: milliseconds to sleep after each backfill batch, so a test can land a kill inside the backfill.
     /// Read from OGELBASE_TEST_BATCH_DELAY_MS by the runner; zero in production.
     /// </summary>
