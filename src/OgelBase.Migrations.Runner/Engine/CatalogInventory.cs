@@ -74,6 +74,7 @@ public static class CatalogInventory
         SELECT 'constraint', format('%s.%s.%s', ns.nspname, c.relname, k.conname),
                CASE k.contype WHEN 'c' THEN 'check' WHEN 'f' THEN 'foreign key' WHEN 'p' THEN 'primary key' WHEN 'u' THEN 'unique' ELSE k.contype::text END
           FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN ns ON ns.oid = c.relnamespace
+         WHERE k.contype <> 'n' -- PostgreSQL 18's NOT NULL constraints: nullability is the column's fact on every version
         UNION ALL
         SELECT 'function', format('%s.%s(%s)', ns.nspname, p.proname, pg_get_function_identity_arguments(p.oid)), ''
           FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace

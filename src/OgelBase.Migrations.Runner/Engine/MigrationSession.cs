@@ -18,6 +18,8 @@ public sealed class MigrationSession : IAsyncDisposable
     private readonly FluentMigratorHost _host;
     private readonly CancellationTokenRegistration _onCancel;
     private readonly CancellationToken _cancellationToken;
+    private readonly CancellationTokenSource _disposed = new();
+    private Task _stopping = Task.CompletedTask;
 
     private MigrationSession(RunSettings settings, RunnerConsole console, MigrationLock migrationLock, FluentMigratorHost host,
         IReadOnlyList<AppliedVersion> applied, CancellationToken cancellationToken)
@@ -82,6 +84,9 @@ public sealed class MigrationSession : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _onCancel.DisposeAsync();
+        await _disposed.CancelAsync();
+        await _stopping;
+        _disposed.Dispose();
         try
         {
             _host.Dispose();
@@ -173,8 +178,29 @@ public sealed class MigrationSession : IAsyncDisposable
 
     private void StopMigrationSession()
     {
-        // Runs on the signal thread while FluentMigrator blocks in a synchronous call: end the migration's
-        // server session so PostgreSQL rolls its transaction back and the blocked call returns with an error.
+        // Runs on the signal thread while FluentMigrator blocks in a synchronous call: end the migration's server
+        // session so PostgreSQL rolls its transaction back and the blocked call returns with an error. One sweep is
+        // not enough: a signal that lands before FluentMigrator has opened its session (or while it reconnects)
+        // would find nothing to end and the migration would run on, so the sweep repeats until this run is disposed.
+        _stopping = Task.Run(async () =>
+        {
+            while (!_disposed.IsCancellationRequested)
+            {
+                EndMigrationSessions();
+                try
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(200), _disposed.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    // Disposed: the run is over.
+                }
+            }
+        });
+    }
+
+    private void EndMigrationSessions()
+    {
         try
         {
             using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(_settings.Connection.ConnectionString)

@@ -15,9 +15,7 @@ internal static class ActiveOrgData
 
     public static async Task<TestDatabase> DatabaseBelow8Async()
     {
-        var db = await TestDatabase.CreateAsync();
-        var result = await db.RunAsync("migrate", "up", "--to", Below8);
-        Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
+        var db = await TestDatabase.MigratedAsync("--to", Below8);
         return db;
     }
 

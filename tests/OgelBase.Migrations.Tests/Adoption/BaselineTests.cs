@@ -6,21 +6,10 @@ namespace OgelBase.Migrations.Tests.Adoption;
 /// <summary>Adopting production: 1–6 and 8 applied by hand, 7 not, and no version table.</summary>
 public sealed class BaselineTests
 {
-    // Production has the Lancio organization and its project; these test-only values let 004 and 006 insert their rows.
-    private static readonly Dictionary<string, string?> ProductionLikeSeeds = new()
-    {
-        ["OGELBASE_LANCIO_BILLING_EMAIL"] = "billing@example.test",
-        ["OGELBASE_BLACKWHALE_DB_PASSWORD"] = "test-only-blackwhale-password",
-        ["OGELBASE_RAILWAY_MONGODB_PASSWORD"] = "test-only-mongo-password",
-        ["OGELBASE_RAILWAY_REDIS_PASSWORD"] = "test-only-redis-password",
-    };
-
     /// <summary>A database in production's state: the Up of 1–6 and 8 applied, then the version table dropped.</summary>
     private static async Task<TestDatabase> ProductionStateAsync()
     {
-        var db = await TestDatabase.CreateAsync();
-        var up = await db.RunAsync(ProductionLikeSeeds, "migrate", "up", "--to", "8");
-        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
+        var db = await TestDatabase.MigratedAsync(ProductionSeeds.Values, "--to", "8");
         await db.ExecuteAsync("DROP TABLE ogelbase_migrations.version_info");
         return db;
     }
@@ -103,8 +92,7 @@ public sealed class BaselineTests
     [Test]
     public async Task A_partly_applied_008_is_not_baselined_and_the_missing_functions_are_named()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        Assert.That((await db.RunAsync(ProductionLikeSeeds, "migrate", "up", "--to", "6")).ExitCode, Is.EqualTo(0));
+        await using var db = await TestDatabase.MigratedAsync(ProductionSeeds.Values, "--to", "6");
         await db.ExecuteAsync("DROP TABLE ogelbase_migrations.version_info; ALTER TABLE platform.users ADD COLUMN active_org_id uuid");
 
         var baseline = await db.RunAsync("baseline");
@@ -126,8 +114,7 @@ public sealed class BaselineTests
     [Test]
     public async Task Baseline_refuses_a_database_that_already_records_versions()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        Assert.That((await db.RunAsync("migrate", "up")).ExitCode, Is.EqualTo(0));
+        await using var db = await TestDatabase.MigratedAsync();
         var before = await RecordedAsync(db);
         var baseline = await db.RunAsync("baseline");
         Assert.That(baseline.ExitCode, Is.EqualTo(1), baseline.ToString());
@@ -137,8 +124,7 @@ public sealed class BaselineTests
     [Test]
     public async Task Verify_names_an_index_of_version_3_dropped_by_hand()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        Assert.That((await db.RunAsync("migrate", "up")).ExitCode, Is.EqualTo(0));
+        await using var db = await TestDatabase.MigratedAsync();
         Assert.That((await db.RunAsync("verify")).ExitCode, Is.EqualTo(0));
 
         await db.ExecuteAsync("DROP INDEX platform.idx_users_created_at");
@@ -151,8 +137,7 @@ public sealed class BaselineTests
     [Test]
     public async Task Verify_reports_an_index_left_invalid()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        Assert.That((await db.RunAsync("migrate", "up")).ExitCode, Is.EqualTo(0));
+        await using var db = await TestDatabase.MigratedAsync();
         await db.ExecuteAsync("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'platform.idx_users_active_org'::regclass");
         var verify = await db.RunAsync("verify");
         Assert.That(verify.ExitCode, Is.EqualTo(1), verify.ToString());

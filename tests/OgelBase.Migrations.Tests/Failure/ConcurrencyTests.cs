@@ -3,13 +3,14 @@ using OgelBase.Migrations.Tests.Support;
 namespace OgelBase.Migrations.Tests.Failure;
 
 /// <summary>Deploys that overlap: runners queue on the migration lock; none fails, none applies a version twice.</summary>
+// Its subject is timing (signals, lock waits, concurrent processes, online DDL under load): it runs alone.
+[NonParallelizable]
 public sealed class ConcurrencyTests
 {
     [Test]
     public async Task Migrate_up_racing_rollback_from_five_processes_never_fails_and_leaves_a_consistent_recorded_version()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        Assert.That((await db.RunAsync("migrate", "up")).ExitCode, Is.EqualTo(0));
+        await using var db = await TestDatabase.MigratedAsync();
         await db.ExecuteAsync("""
             INSERT INTO platform.organizations (id, name, slug) VALUES ('00000000-0000-0000-0000-0000000000a1', 'Org A', 'org-a');
             INSERT INTO platform.users (id, email) VALUES ('00000000-0000-0000-0000-000000000001', 'one@example.test');
@@ -34,7 +35,7 @@ public sealed class ConcurrencyTests
 
         // Whichever ran last decided the version; either way the catalog matches what is recorded, and the user's
         // active organization survived every rollback and re-apply in between.
-        var recorded = await RunnerSessions.RecordedVersionsAsync(db);
+        var recorded = await db.RecordedVersionsAsync();
         Assert.That(recorded, Is.Unique);
         Assert.That(recorded.Take(6), Is.EqualTo(new long[] { 1, 2, 3, 4, 5, 6 }));
         var verify = await db.RunAsync("verify");
@@ -48,7 +49,7 @@ public sealed class ConcurrencyTests
     public async Task A_runner_with_a_lock_timeout_shorter_than_a_running_migration_exits_3_with_a_clear_line()
     {
         await using var db = await TestDatabase.CreateAsync();
-        var environment = new Dictionary<string, string?> { ["DATABASE_URL"] = db.Url, ["OGELBASE_TEST_STATEMENT_DELAY_MS"] = "300" };
+        var environment = new Dictionary<string, string?> { ["DATABASE_URL"] = db.Url, ["OGELBASE_TEST_STATEMENT_DELAY_MS"] = "100" };
         using var slow = RunnerProcess.Start(environment, "migrate", "up", "--to", "1");
         Assert.That(await RunnerSessions.WaitForOpenTransactionAsync(db, TimeSpan.FromSeconds(30)), Is.True);
 
@@ -56,6 +57,7 @@ public sealed class ConcurrencyTests
         Assert.That(impatient.ExitCode, Is.EqualTo(3), impatient.ToString());
         Assert.That(impatient.Stderr.Split('\n').Count(l => l.StartsWith("error:", StringComparison.Ordinal)), Is.EqualTo(1));
         Assert.That(impatient.Stderr, Does.Contain("migration lock"));
+        Assert.That(slow.HasExited, Is.False, "the premise: the first run held the lock for the whole of the second one's wait");
 
         var first = await slow.WaitAsync(TimeSpan.FromMinutes(2));
         Assert.That(first.ExitCode, Is.EqualTo(0), first.ToString());

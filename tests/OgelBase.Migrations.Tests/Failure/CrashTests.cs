@@ -9,6 +9,8 @@ namespace OgelBase.Migrations.Tests.Failure;
 /// (statements are slowed by a test hook so the kill lands between them, inside the transaction). After each kill the
 /// database is at a consistent recorded version, the lock is free, and the next run completes and verifies.
 /// </summary>
+// Each case kills its own runner on its own database, so the cases run side by side.
+[Parallelizable(ParallelScope.Children)]
 public sealed class CrashTests
 {
     private static readonly int[] KillAfterMilliseconds = [150, 700, 1500];
@@ -23,17 +25,13 @@ public sealed class CrashTests
         var kills = 0;
         foreach (var killAfter in KillAfterMilliseconds)
         {
-            await using var db = await TestDatabase.CreateAsync();
-            if (previous > 0)
-            {
-                Assert.That((await db.RunAsync("migrate", "up", "--to", Str(previous))).ExitCode, Is.EqualTo(0));
-            }
+            await using var db = previous > 0 ? await TestDatabase.MigratedAsync("--to", Str(previous)) : await TestDatabase.CreateAsync();
 
             var before = await Catalog.SnapshotAsync(db);
-            var recordedBefore = await RunnerSessions.RecordedVersionsAsync(db);
+            var recordedBefore = await db.RecordedVersionsAsync();
             kills += await KillInsideAsync(db, killAfter, "migrate", "up", "--to", Str(version));
 
-            var recorded = await RunnerSessions.RecordedVersionsAsync(db);
+            var recorded = await db.RecordedVersionsAsync();
             if (!recorded.Contains(version) && migration.Transactional)
             {
                 Assert.That(await Catalog.SnapshotAsync(db), Is.EqualTo(before), $"kill at {killAfter} ms left part of {migration.Label} behind");
@@ -42,12 +40,13 @@ public sealed class CrashTests
 
             var rerun = await db.RunAsync("migrate", "up", "--to", Str(version));
             Assert.That(rerun.ExitCode, Is.EqualTo(0), rerun.ToString());
-            Assert.That(await RunnerSessions.RecordedVersionsAsync(db), Does.Contain(version));
+            Assert.That(await db.RecordedVersionsAsync(), Does.Contain(version));
             var verify = await db.RunAsync("verify");
             Assert.That(verify.ExitCode, Is.EqualTo(0), verify.ToString());
         }
 
         TestContext.Out.WriteLine($"{migration.Label} up: {kills} kills inside the migration, {KillAfterMilliseconds.Length} recoveries");
+        Assert.That(kills, Is.GreaterThanOrEqualTo(1), "the premise: at least one kill landed inside the migration's transaction, not after the run ended");
     }
 
     [TestCaseSource(nameof(Versions))]
@@ -58,13 +57,12 @@ public sealed class CrashTests
         var kills = 0;
         foreach (var killAfter in KillAfterMilliseconds)
         {
-            await using var db = await TestDatabase.CreateAsync();
-            Assert.That((await db.RunAsync("migrate", "up", "--to", Str(version))).ExitCode, Is.EqualTo(0));
+            await using var db = await TestDatabase.MigratedAsync("--to", Str(version));
             var before = await Catalog.SnapshotAsync(db);
 
             kills += await KillInsideAsync(db, killAfter, "rollback", Str(previous), "--allow-data-loss");
 
-            var recorded = await RunnerSessions.RecordedVersionsAsync(db);
+            var recorded = await db.RecordedVersionsAsync();
             if (recorded.Contains(version) && migration.Transactional)
             {
                 Assert.That(await Catalog.SnapshotAsync(db), Is.EqualTo(before), $"kill at {killAfter} ms left part of {migration.Label}'s Down behind");
@@ -72,12 +70,13 @@ public sealed class CrashTests
 
             var rerun = await db.RunAsync("rollback", Str(previous), "--allow-data-loss");
             Assert.That(rerun.ExitCode, Is.EqualTo(0), rerun.ToString());
-            Assert.That(await RunnerSessions.RecordedVersionsAsync(db), Does.Not.Contain(version));
+            Assert.That(await db.RecordedVersionsAsync(), Does.Not.Contain(version));
             var up = await db.RunAsync("migrate", "up", "--to", Str(version));
             Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
         }
 
         TestContext.Out.WriteLine($"{migration.Label} down: {kills} kills inside the Down, {KillAfterMilliseconds.Length} recoveries");
+        Assert.That(kills, Is.GreaterThanOrEqualTo(1), "the premise: at least one kill landed inside the down's transaction, not after the run ended");
     }
 
     /// <returns>1 when the kill landed inside the migration's transaction, 0 when the run had already finished.</returns>

@@ -440,9 +440,7 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
     [Test]
     public async Task Rollback_6_after_applying_7_restores_the_permissive_006_catalog_exactly_and_7_applies_again()
     {
-        await using var reference = await TestDatabase.CreateAsync();
-        var upTo6 = await reference.RunAsync("migrate", "up", "--to", "6");
-        Assert.That(upTo6.ExitCode, Is.EqualTo(0), upTo6.ToString());
+        await using var reference = await TestDatabase.MigratedAsync("--to", "6");
         var expected = await Catalog.SnapshotAsync(reference);
 
         await using var db = await TestDatabase.CreateAsync();
@@ -510,12 +508,10 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
         {
             var app = await LoginRole.CreateAsync("m7app");
             var plain = await LoginRole.CreateAsync("m7plain");
-            var db = await TestDatabase.CreateAsync();
+            var db = await TestDatabase.MigratedAsync("--to", "8");
             var scenario = new Scenario(app, plain, db);
             try
             {
-                var up = await db.RunAsync("migrate", "up", "--to", "8");
-                Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
                 await db.ExecuteAsync(SeedSql());
                 foreach (var role in new[] { app, plain })
                 {
@@ -588,44 +584,5 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
             INSERT INTO platform.audit_logs (organization_id, project_id, user_id, event_type, action) VALUES ('{org}', '{project}', '{user}', 'project.created', 'create');
 
             """;
-    }
-
-    /// <summary>A login role on the test server, dropped after the databases it has privileges in.</summary>
-    private sealed class LoginRole : IAsyncDisposable
-    {
-        private LoginRole(string name, string password)
-        {
-            Name = name;
-            Password = password;
-        }
-
-        public string Name { get; }
-
-        public string Password { get; }
-
-        public static async Task<LoginRole> CreateAsync(string prefix)
-        {
-            var role = new LoginRole($"{prefix}_{Guid.NewGuid():N}"[..(prefix.Length + 13)], Guid.NewGuid().ToString("N"));
-            await using var admin = new NpgsqlConnection(PostgresServer.AdminConnectionString);
-            await admin.OpenAsync();
-            await using var create = new NpgsqlCommand($"CREATE ROLE \"{role.Name}\" LOGIN PASSWORD '{role.Password}' NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS", admin);
-            await create.ExecuteNonQueryAsync();
-            return role;
-        }
-
-        public async Task<NpgsqlConnection> ConnectAsync(TestDatabase db)
-        {
-            var connection = new NpgsqlConnection(PostgresServer.ConnectionStringFor(db.Name, Name, Password));
-            await connection.OpenAsync();
-            return connection;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await using var admin = new NpgsqlConnection(PostgresServer.AdminConnectionString);
-            await admin.OpenAsync();
-            await using var drop = new NpgsqlCommand($"DROP ROLE IF EXISTS \"{Name}\"", admin);
-            await drop.ExecuteNonQueryAsync();
-        }
     }
 }

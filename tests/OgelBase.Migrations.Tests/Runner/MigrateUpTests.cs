@@ -5,12 +5,11 @@ using OgelBase.Migrations.Tests.Support;
 
 namespace OgelBase.Migrations.Tests.Runner;
 
+// Its subject is timing (signals, lock waits, concurrent processes, online DDL under load): it runs alone.
+[NonParallelizable]
 public sealed class MigrateUpTests
 {
     private static IEnumerable<long> OrdinaryVersions => KnownMigrations.All.Where(m => m.OptIn is null).Select(m => m.Version);
-
-    private static async Task<List<long>> RecordedVersionsAsync(TestDatabase db) =>
-        (await db.ColumnAsync("SELECT version FROM ogelbase_migrations.version_info ORDER BY version")).Select(long.Parse).ToList();
 
     [Test]
     public async Task Migrate_up_on_a_fresh_database_applies_every_ordinary_migration_and_status_json_shows_them_applied()
@@ -38,14 +37,13 @@ public sealed class MigrateUpTests
             Assert.That(entry.GetProperty("reason").GetString(), Does.Contain("--include"));
         }
 
-        Assert.That(await RecordedVersionsAsync(db), Is.EqualTo(OrdinaryVersions.ToList()));
+        Assert.That(await db.RecordedVersionsAsync(), Is.EqualTo(OrdinaryVersions.ToList()));
     }
 
     [Test]
     public async Task A_second_migrate_up_says_nothing_is_pending_and_exits_0()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        Assert.That((await db.RunAsync("migrate", "up")).ExitCode, Is.EqualTo(0));
+        await using var db = await TestDatabase.MigratedAsync();
         var again = await db.RunAsync("migrate", "up");
         Assert.That(again.ExitCode, Is.EqualTo(0), again.ToString());
         Assert.That(again.Stderr, Does.Contain("nothing to apply"));
@@ -72,7 +70,7 @@ public sealed class MigrateUpTests
             runners.ForEach(r => r.Dispose());
         }
 
-        Assert.That(await RecordedVersionsAsync(db), Is.EqualTo(OrdinaryVersions.ToList()), "each version recorded exactly once");
+        Assert.That(await db.RecordedVersionsAsync(), Is.EqualTo(OrdinaryVersions.ToList()), "each version recorded exactly once");
     }
 
     [Test]
@@ -115,7 +113,7 @@ public sealed class MigrateUpTests
     public async Task The_lock_is_free_after_a_run()
     {
         await using var db = await TestDatabase.CreateAsync();
-        Assert.That((await db.RunAsync("migrate", "up")).ExitCode, Is.EqualTo(0));
+        await db.UpAsync();
         await using var connection = await db.OpenAsync();
         Assert.That(await MigrationLock.IsHeldAsync(connection), Is.False);
     }
@@ -123,8 +121,7 @@ public sealed class MigrateUpTests
     [Test]
     public async Task The_version_table_lives_outside_the_platform_schema()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        Assert.That((await db.RunAsync("migrate", "up")).ExitCode, Is.EqualTo(0));
+        await using var db = await TestDatabase.MigratedAsync();
         Assert.That(await Catalog.ExistsAsync(db, "ogelbase_migrations.version_info"), Is.True);
         Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM pg_class WHERE relnamespace = 'platform'::regnamespace AND relname ILIKE '%version%'"), Is.EqualTo(0));
     }
@@ -164,7 +161,7 @@ public sealed class MigrateUpTests
         Assert.That(result.Stderr, Does.Contain($"migration {second.Label} failed"));
         Assert.That(result.Stderr, Does.Match("42P07|42809"), "the SQLSTATE is named");
         Assert.That(await Catalog.SnapshotAsync(db), Is.EqualTo(before), "nothing of the failed migration remains");
-        Assert.That(await RecordedVersionsAsync(db), Is.EqualTo(new[] { first }), "the version is not recorded");
+        Assert.That(await db.RecordedVersionsAsync(), Is.EqualTo(new[] { first }), "the version is not recorded");
     }
 
     [Test]

@@ -244,7 +244,7 @@ public sealed class M001_CreatePlatformSchemaTests
         {
             // Owner entry plus SELECT for PUBLIC (the owner's row is materialized by the first grant; ALL to postgres is already in it).
             Assert.That(await db.ScalarAsync<string>($"SELECT relacl::text FROM pg_class WHERE oid = 'platform.{relation}'::regclass"),
-                Is.EqualTo("{postgres=arwdDxt/postgres,=r/postgres}"), relation);
+                Is.EqualTo($"{{postgres={Catalog.AllTablePrivileges}/postgres,=r/postgres}}"), relation);
             Assert.That(await db.ScalarAsync<bool>($"SELECT has_table_privilege('public', 'platform.{relation}', 'SELECT')"), Is.True, relation);
             Assert.That(await db.ScalarAsync<bool>($"SELECT has_table_privilege('public', 'platform.{relation}', 'INSERT')"), Is.False, relation);
         }
@@ -392,8 +392,7 @@ public sealed class M001_CreatePlatformSchemaTests
     [Test]
     public async Task Up_down_up_of_version_1_gives_an_identical_catalog()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        await UpAsync(db, "1");
+        await using var db = await TestDatabase.MigratedAsync("--to", "1");
         var first = await Catalog.SnapshotAsync(db);
 
         var down = await db.RunAsync("rollback", "0");
@@ -424,20 +423,7 @@ public sealed class M001_CreatePlatformSchemaTests
         Assert.That(await Catalog.ExistsAsync(db, "platform.organizations"), Is.False);
     }
 
-    internal static async Task<TestDatabase> MigratedAsync(string version)
-    {
-        var db = await TestDatabase.CreateAsync();
-        try
-        {
-            await UpAsync(db, version);
-            return db;
-        }
-        catch
-        {
-            await db.DisposeAsync();
-            throw;
-        }
-    }
+    internal static Task<TestDatabase> MigratedAsync(string version) => TestDatabase.MigratedAsync("--to", version);
 
     internal static async Task UpAsync(TestDatabase db, string version)
     {

@@ -299,10 +299,7 @@ public sealed class M003_AddUsersAndMembershipsTests
 
     internal static async Task<TestDatabase> MigratedToAsync(int version, IDictionary<string, string?>? environment = null)
     {
-        var db = await TestDatabase.CreateAsync();
-        var result = await db.RunAsync(environment ?? new Dictionary<string, string?>(), "migrate", "up", "--to", version.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
-        return db;
+        return await TestDatabase.MigratedAsync(environment ?? new Dictionary<string, string?>(), "--to", version.ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 
     [Test]

@@ -82,8 +82,7 @@ public sealed class M004_SeedLancioOrganizationTests
     [Test]
     public async Task The_membership_is_inserted_as_owner_when_the_original_owner_user_exists()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        Assert.That((await db.RunAsync("migrate", "up", "--to", "3")).ExitCode, Is.EqualTo(0));
+        await using var db = await TestDatabase.MigratedAsync("--to", "3");
         await InsertOwnerAsync(db, M004_SeedLancioOrganization.DefaultOwnerUserId);
 
         var result = await UpTo4Async(db, Config());
@@ -97,8 +96,7 @@ public sealed class M004_SeedLancioOrganizationTests
     [Test]
     public async Task The_owner_user_id_can_be_configured_and_only_that_user_becomes_owner()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        Assert.That((await db.RunAsync("migrate", "up", "--to", "3")).ExitCode, Is.EqualTo(0));
+        await using var db = await TestDatabase.MigratedAsync("--to", "3");
         var owner = Guid.Parse("11111111-2222-3333-4444-555555555555");
         await InsertOwnerAsync(db, owner);
         await InsertOwnerAsync(db, M004_SeedLancioOrganization.DefaultOwnerUserId);
@@ -139,8 +137,7 @@ public sealed class M004_SeedLancioOrganizationTests
     [Test]
     public async Task Rollback_to_3_needs_allow_data_loss_and_then_removes_exactly_the_seeded_rows()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        Assert.That((await db.RunAsync("migrate", "up", "--to", "3")).ExitCode, Is.EqualTo(0));
+        await using var db = await TestDatabase.MigratedAsync("--to", "3");
         await InsertOwnerAsync(db, M004_SeedLancioOrganization.DefaultOwnerUserId);
         await db.ExecuteAsync("""
             INSERT INTO platform.organizations (id, name, slug) VALUES ('00000000-0000-0000-0000-0000000000a9', 'Other', 'other-org');

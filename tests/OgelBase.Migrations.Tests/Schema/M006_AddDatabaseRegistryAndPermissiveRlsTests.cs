@@ -21,13 +21,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
         [ProductionSeedOptions.RailwayRedisPasswordVariable] = RedisPassword,
     };
 
-    private static async Task<TestDatabase> MigratedTo6Async()
-    {
-        var db = await TestDatabase.CreateAsync();
-        var result = await db.RunAsync("migrate", "up", "--to", "6");
-        Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
-        return db;
-    }
+    private static Task<TestDatabase> MigratedTo6Async() => TestDatabase.MigratedAsync("--to", "6");
 
     private static async Task UpAsync(TestDatabase db, string to, IDictionary<string, string?>? environment = null, params string[] extra)
     {
@@ -314,8 +308,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     [Test]
     public async Task Migration_006_adds_exactly_its_own_objects_on_top_of_005()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        await UpAsync(db, "5");
+        await using var db = await TestDatabase.MigratedAsync("--to", "5");
         var before = await Catalog.CountsAsync(db);
         await UpAsync(db, "6");
         var after = await Catalog.CountsAsync(db);
@@ -476,8 +469,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     [Test]
     public async Task Without_platform_users_the_preflight_check_fails_006_and_nothing_of_it_remains()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        await UpAsync(db, "5");
+        await using var db = await TestDatabase.MigratedAsync("--to", "5");
         var at5 = await Catalog.SnapshotAsync(db);
         await db.ExecuteAsync("ALTER TABLE platform.users RENAME TO users_moved");
         var withoutUsers = await Catalog.SnapshotAsync(db);
@@ -497,8 +489,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     [Test]
     public async Task Without_railway_configuration_no_row_is_registered_and_the_output_says_why()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        await UpAsync(db, "5");
+        await using var db = await TestDatabase.MigratedAsync("--to", "5");
         await CreateProjectAsync(db, "lancio", "blackwhale-prod");
 
         var result = await db.RunAsync("migrate", "up", "--to", "6");
@@ -512,8 +503,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     [Test]
     public async Task With_only_one_password_configured_nothing_is_registered_and_the_missing_variable_is_named()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        await UpAsync(db, "5");
+        await using var db = await TestDatabase.MigratedAsync("--to", "5");
         await CreateProjectAsync(db, "lancio", "blackwhale-prod");
 
         var result = await db.RunAsync(new Dictionary<string, string?> { [ProductionSeedOptions.RailwayMongoPasswordVariable] = MongoPassword }, "migrate", "up", "--to", "6");
@@ -527,8 +517,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     [Test]
     public async Task With_configuration_but_no_lancio_project_no_row_is_registered_and_the_output_says_why()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        await UpAsync(db, "5");
+        await using var db = await TestDatabase.MigratedAsync("--to", "5");
         await db.ExecuteAsync("DELETE FROM platform.organizations WHERE slug = 'lancio'");
         await db.ExecuteAsync("INSERT INTO platform.organizations (name, slug) VALUES ('Lancio', 'lancio')");
         await CreateProjectAsync(db, "acme", "acme-prod");
@@ -545,8 +534,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     [Test]
     public async Task With_configuration_the_two_railway_rows_are_registered_for_blackwhale_with_the_production_values()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        await UpAsync(db, "5");
+        await using var db = await TestDatabase.MigratedAsync("--to", "5");
         // An older lancio project: the original took whichever came first; we take blackwhale-prod.
         await CreateProjectAsync(db, "lancio", "aaa-older", createdAt: "now() - interval '30 days'");
         var blackwhale = await CreateProjectAsync(db, "lancio", "blackwhale-prod");
@@ -589,8 +577,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     [Test]
     public async Task Railway_registration_inserts_each_row_once_however_often_it_runs()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        await UpAsync(db, "5");
+        await using var db = await TestDatabase.MigratedAsync("--to", "5");
         var blackwhale = await CreateProjectAsync(db, "lancio", "blackwhale-prod");
         await UpAsync(db, "6", RailwayConfig);
         Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM platform.databases"), Is.EqualTo(2));
@@ -628,8 +615,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     [Test]
     public async Task Without_blackwhale_the_oldest_lancio_project_is_chosen_every_time()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        await UpAsync(db, "5");
+        await using var db = await TestDatabase.MigratedAsync("--to", "5");
         await CreateProjectAsync(db, "lancio", "zzz-newer", createdAt: "now() - interval '1 day'");
         var oldest = await CreateProjectAsync(db, "lancio", "mmm-oldest", createdAt: "now() - interval '9 days'");
         await CreateProjectAsync(db, "lancio", "aaa-middle", createdAt: "now() - interval '5 days'");
@@ -641,8 +627,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     [Test]
     public async Task The_manifest_names_platform_databases_and_rollback_refuses_without_allow_data_loss_when_rows_exist()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        await UpAsync(db, "5");
+        await using var db = await TestDatabase.MigratedAsync("--to", "5");
         await CreateProjectAsync(db, "lancio", "blackwhale-prod");
         await UpAsync(db, "6", RailwayConfig);
 
@@ -660,8 +645,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     [Test]
     public async Task Rollback_to_5_removes_everything_006_created_and_restores_the_version_5_snapshot()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        await UpAsync(db, "5");
+        await using var db = await TestDatabase.MigratedAsync("--to", "5");
         await CreateProjectAsync(db, "lancio", "blackwhale-prod");
         var at5 = await Catalog.SnapshotAsync(db);
         var counts5 = await Catalog.CountsAsync(db);

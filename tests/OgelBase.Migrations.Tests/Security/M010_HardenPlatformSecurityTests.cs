@@ -17,62 +17,18 @@ public sealed class M010_HardenPlatformSecurityTests
     private const string ProjectPassword = "project-db-password";
     private const string JwtSecret = "jwt-secret-value";
 
-    // Production has the Lancio organization, its project and the two Railway rows; test-only values let 004 and 006 insert them.
-    private static readonly Dictionary<string, string?> ProductionLikeSeeds = new()
-    {
-        ["OGELBASE_LANCIO_BILLING_EMAIL"] = "billing@example.test",
-        ["OGELBASE_BLACKWHALE_DB_PASSWORD"] = "test-only-blackwhale-password",
-        ["OGELBASE_RAILWAY_MONGODB_PASSWORD"] = "test-only-mongo-password",
-        ["OGELBASE_RAILWAY_REDIS_PASSWORD"] = "test-only-redis-password",
-    };
-
-    /// <summary>A login role with no privileges of its own: what any other tenant's or tool's login looks like to the database.</summary>
-    private sealed class PlainRole : IAsyncDisposable
-    {
-        private PlainRole(string name, string password)
-        {
-            Name = name;
-            Password = password;
-        }
-
-        public string Name { get; }
-
-        public string Password { get; }
-
-        public static async Task<PlainRole> CreateAsync()
-        {
-            var role = new PlainRole("plain_" + Guid.NewGuid().ToString("N")[..12], "pw-" + Guid.NewGuid().ToString("N"));
-            SecretGuard.Register(role.Password);
-            await AdminAsync($"CREATE ROLE {role.Name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{role.Password}'");
-            return role;
-        }
-
-        public NpgsqlConnection Connect(TestDatabase db) => new(PostgresServer.ConnectionStringFor(db.Name, Name, Password));
-
-        // Declared before the database in each test, so it is disposed after it: a role that still holds grants in a database cannot be dropped.
-        public async ValueTask DisposeAsync() => await AdminAsync($"DROP ROLE IF EXISTS {Name}");
-    }
-
     private sealed record Seeded(Guid Org, Guid Project, Guid Database, Guid User);
-
-    private static async Task AdminAsync(string sql)
-    {
-        await using var admin = new NpgsqlConnection(PostgresServer.AdminConnectionString);
-        await admin.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, admin);
-        await command.ExecuteNonQueryAsync();
-    }
-
-    private static async Task UpAsync(TestDatabase db, params string[] args)
-    {
-        var result = await db.RunAsync(["migrate", "up", .. args]);
-        Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
-    }
 
     private static async Task<TestDatabase> At8Async(bool ownedByPlainRole = false)
     {
-        var db = await TestDatabase.CreateAsync(ownedByPlainRole);
-        await UpAsync(db, "--to", "8");
+        if (!ownedByPlainRole)
+        {
+            return await TestDatabase.MigratedAsync("--to", "8");
+        }
+
+        // Objects owned by the plain owner role cannot come from a template the superuser built.
+        var db = await TestDatabase.CreateAsync(ownedByPlainRole: true);
+        await db.UpAsync("--to", "8");
         return db;
     }
 
@@ -124,7 +80,7 @@ public sealed class M010_HardenPlatformSecurityTests
         return value is DBNull ? null : value;
     }
 
-    private static async Task<object?> AsAsync(PlainRole role, TestDatabase db, string sql, string? searchPath = null)
+    private static async Task<object?> AsAsync(LoginRole role, TestDatabase db, string sql, string? searchPath = null)
     {
         await using var connection = role.Connect(db);
         if (searchPath is not null)
@@ -136,7 +92,7 @@ public sealed class M010_HardenPlatformSecurityTests
     }
 
     /// <summary>The SQLSTATE the statement fails with as that role, or "ok" when it succeeds.</summary>
-    private static async Task<string> OutcomeAsync(PlainRole role, TestDatabase db, string sql)
+    private static async Task<string> OutcomeAsync(LoginRole role, TestDatabase db, string sql)
     {
         try
         {
@@ -196,7 +152,7 @@ public sealed class M010_HardenPlatformSecurityTests
     [Test]
     public async Task At_version_8_a_plain_login_role_can_decrypt_a_connection_string_empty_the_audit_log_and_read_credentials()
     {
-        await using var plain = await PlainRole.CreateAsync();
+        await using var plain = await LoginRole.CreateAsync();
         await using var db = await At8Async();
         var seeded = await SeedAsync(db);
 
@@ -220,10 +176,10 @@ public sealed class M010_HardenPlatformSecurityTests
     [Test]
     public async Task After_10_the_plain_role_is_denied_each_of_them_with_42501_until_it_is_granted_explicitly()
     {
-        await using var plain = await PlainRole.CreateAsync();
+        await using var plain = await LoginRole.CreateAsync();
         await using var db = await At8Async();
         var seeded = await SeedAsync(db);
-        await UpAsync(db);
+        await db.UpAsync();
 
         foreach (var (hole, sql) in Holes(seeded))
         {
@@ -249,10 +205,10 @@ public sealed class M010_HardenPlatformSecurityTests
     [Test]
     public async Task After_10_the_plain_role_still_reads_every_other_project_column_and_the_organization_stats()
     {
-        await using var plain = await PlainRole.CreateAsync();
+        await using var plain = await LoginRole.CreateAsync();
         await using var db = await At8Async();
         await SeedAsync(db);
-        await UpAsync(db);
+        await db.UpAsync();
 
         var readable = await db.ColumnAsync($"""
             SELECT a.attname FROM pg_attribute a
@@ -278,7 +234,7 @@ public sealed class M010_HardenPlatformSecurityTests
     {
         await using var db = await At8Async(ownedByPlainRole: true);
         var seeded = await SeedAsync(db);
-        await UpAsync(db);
+        await db.UpAsync();
 
         Assert.That(await AsOwnerAsync(db, $"SELECT platform.decrypt_database_connection_string('{seeded.Database}')"), Is.EqualTo(ConnectionString));
         Assert.That(await AsOwnerAsync(db, "SELECT connection_string_decrypted FROM platform.databases_with_connection_strings"), Is.EqualTo(ConnectionString));
@@ -299,7 +255,7 @@ public sealed class M010_HardenPlatformSecurityTests
     [Test]
     public async Task The_database_owner_role_keeps_what_PUBLIC_lost_when_a_superuser_ran_the_migrations()
     {
-        await using var plain = await PlainRole.CreateAsync();
+        await using var plain = await LoginRole.CreateAsync();
         await using var db = await TestDatabase.CreateAsync(ownedByPlainRole: true);
         var asSuperuser = new Dictionary<string, string?> { ["DATABASE_URL"] = PostgresServer.UrlFor(db.Name) };
         Assert.That((await Cli.RunAsync(asSuperuser, "migrate", "up", "--to", "8")).ExitCode, Is.EqualTo(0));
@@ -330,7 +286,7 @@ public sealed class M010_HardenPlatformSecurityTests
         }), "as built (spec §12.1; our 008 already pins set_user_active_org)");
         Assert.That(before.PublicExecutable, Is.EqualTo(before.Unpinned));
 
-        await UpAsync(db);
+        await db.UpAsync();
         var after = await DefinerProblemsAsync(db);
         Assert.That(after.Unpinned, Is.Empty);
         Assert.That(after.PublicExecutable, Is.Empty);
@@ -349,7 +305,7 @@ public sealed class M010_HardenPlatformSecurityTests
     [Test]
     public async Task A_hostile_search_path_no_longer_runs_the_callers_code_inside_decrypt_and_decrypt_still_round_trips()
     {
-        await using var plain = await PlainRole.CreateAsync();
+        await using var plain = await LoginRole.CreateAsync();
         await using var db = await At8Async();
         var seeded = await SeedAsync(db);
 
@@ -374,7 +330,7 @@ public sealed class M010_HardenPlatformSecurityTests
         Assert.That(await db.ColumnAsync("SELECT who FROM hostile.loot"), Is.EqualTo(new[] { PostgresServer.User }),
             "at version 8 the caller's function ran inside decrypt with the owner's rights");
 
-        await UpAsync(db);
+        await db.UpAsync();
         await db.ExecuteAsync("TRUNCATE hostile.loot");
         await db.ExecuteAsync($"GRANT EXECUTE ON FUNCTION platform.decrypt_database_connection_string(uuid) TO {plain.Name}");
         Assert.That(await AsAsync(plain, db, decrypt, searchPath: "hostile, public"), Is.EqualTo(ConnectionString));
@@ -397,7 +353,7 @@ public sealed class M010_HardenPlatformSecurityTests
         var broken = Assert.ThrowsAsync<PostgresException>(() => db.ExecuteAsync("UPDATE platform.user_sessions SET user_agent = 'x'"));
         Assert.That(broken!.SqlState, Is.EqualTo(PostgresErrorCodes.UndefinedColumn), "spec §12.22: there is no updated_at");
 
-        await UpAsync(db);
+        await db.UpAsync();
         await db.ExecuteAsync("UPDATE platform.user_sessions SET user_agent = 'studio'");
         Assert.That(await db.ScalarAsync<bool>("SELECT user_agent = 'studio' AND last_activity_at > now() - interval '1 minute' FROM platform.user_sessions"), Is.True);
 
@@ -422,7 +378,7 @@ public sealed class M010_HardenPlatformSecurityTests
         Assert.That(await db.ScalarAsync<string>(overview), Is.EqualTo("2 1 20.00"), "spec §12.23 as built");
         var columnsBefore = await Catalog.ColumnsAsync(db, "platform.organization_billing_overview");
 
-        await UpAsync(db);
+        await db.UpAsync();
         Assert.That(await db.ScalarAsync<string>(overview), Is.EqualTo("2 1 10.00"));
         Assert.That(await Catalog.ColumnsAsync(db, "platform.organization_billing_overview"), Is.EqualTo(columnsBefore), "same columns, names and types");
     }
@@ -433,7 +389,7 @@ public sealed class M010_HardenPlatformSecurityTests
     public async Task Platform_databases_is_under_rls_with_an_allow_all_policy_and_every_view_is_security_invoker()
     {
         await using var db = await At8Async();
-        await UpAsync(db);
+        await db.UpAsync();
 
         Assert.That(await db.ScalarAsync<bool>("SELECT relrowsecurity AND NOT relforcerowsecurity FROM pg_class WHERE oid = 'platform.databases'::regclass"), Is.True);
         Assert.That(await Catalog.PoliciesAsync(db, "platform.databases"), Is.EqualTo(new Dictionary<string, string>
@@ -458,9 +414,9 @@ public sealed class M010_HardenPlatformSecurityTests
     [Test]
     public async Task It_applies_to_a_baselined_production_database_whose_008_functions_came_from_the_original_script()
     {
-        await using var plain = await PlainRole.CreateAsync();
+        await using var plain = await LoginRole.CreateAsync();
         await using var db = await TestDatabase.CreateAsync();
-        var build = await db.RunAsync(ProductionLikeSeeds, "migrate", "up", "--to", "8");
+        var build = await db.RunAsync(ProductionSeeds.Values, "migrate", "up", "--to", "8");
         Assert.That(build.ExitCode, Is.EqualTo(0), build.ToString());
         var seeded = await SeedAsync(db);
 
@@ -494,9 +450,9 @@ public sealed class M010_HardenPlatformSecurityTests
     [Test]
     public async Task It_applies_where_7_was_included_leaves_its_policy_helpers_to_PUBLIC_and_rolls_back_exactly()
     {
-        await using var plain = await PlainRole.CreateAsync();
+        await using var plain = await LoginRole.CreateAsync();
         await using var db = await TestDatabase.CreateAsync();
-        await UpAsync(db, "--to", "8", "--include", "7");
+        await db.UpAsync("--to", "8", "--include", "7");
         var seeded = await SeedAsync(db);
 
         // §12.7: a view runs as its owner, so it reads every tenant past 7's org-isolating policies, which hide the same rows in the table.
@@ -512,7 +468,7 @@ public sealed class M010_HardenPlatformSecurityTests
         var options8 = await ViewOptionsAsync(db);
         var counts8 = await Catalog.CountsAsync(db);
 
-        await UpAsync(db);
+        await db.UpAsync();
         Assert.That(await AsAsync(plain, db, throughView), Is.Zero, "security_invoker: the policies apply through the view");
 
         var problems = await DefinerProblemsAsync(db);
@@ -573,7 +529,7 @@ public sealed class M010_HardenPlatformSecurityTests
         var at8 = await Catalog.SnapshotAsync(db);
         var options8 = await ViewOptionsAsync(db);
 
-        await UpAsync(db);
+        await db.UpAsync();
         var at10 = await Catalog.SnapshotAsync(db);
         Assert.That(at10, Is.Not.EqualTo(at8));
         Assert.That(await db.ScalarAsync<bool>($"SELECT to_regclass('{M010_HardenPlatformSecurity.SavedStateTable}') IS NOT NULL"), Is.True);
@@ -586,7 +542,7 @@ public sealed class M010_HardenPlatformSecurityTests
         Assert.That(await db.ScalarAsync<bool>($"SELECT to_regclass('{M010_HardenPlatformSecurity.SavedStateTable}') IS NULL"), Is.True, "no trace in the tool's schema");
         Assert.That(typeof(M010_HardenPlatformSecurity).IsAssignableTo(typeof(IRollbackManifest)), Is.False);
 
-        await UpAsync(db);
+        await db.UpAsync();
         Assert.That(await Catalog.SnapshotAsync(db), Is.EqualTo(at10), "up, down, up ends where the first up did");
     }
 }

@@ -12,6 +12,12 @@ public sealed record ColumnFacts(string Name, string Type, bool NotNull, string?
 /// <summary>Catalog reads for assertions. Everything goes through pg_catalog, never information_schema.</summary>
 public static class Catalog
 {
+    /// <summary>
+    /// The privilege letters of a table owner's full grant as this server writes them in an ACL: PostgreSQL 17 added
+    /// MAINTAIN (<c>m</c>), so 15 and 16 write <c>arwdDxt</c> and 17 and later <c>arwdDxtm</c> for the same GRANT ALL.
+    /// </summary>
+    public static string AllTablePrivileges => PostgresServer.MajorVersion >= 17 ? "arwdDxtm" : "arwdDxt";
+
     public static async Task<PlatformCounts> CountsAsync(TestDatabase db, string schema = "platform")
     {
         await using var connection = await db.OpenAsync();
@@ -60,9 +66,12 @@ public static class Catalog
         return columns;
     }
 
-    /// <summary>Constraint name → pg_get_constraintdef, for one table.</summary>
+    /// <summary>
+    /// Constraint name → pg_get_constraintdef, for one table. PostgreSQL 18 also records each NOT NULL as a constraint
+    /// (contype 'n'); nullability is a column fact (<see cref="ColumnsAsync"/>) on every version, so those are left out here.
+    /// </summary>
     public static async Task<Dictionary<string, string>> ConstraintsAsync(TestDatabase db, string qualifiedTable) =>
-        await PairsAsync(db, "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = to_regclass(@p) ORDER BY conname", qualifiedTable);
+        await PairsAsync(db, "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = to_regclass(@p) AND contype <> 'n' ORDER BY conname", qualifiedTable);
 
     /// <summary>Index name → pg_get_indexdef, for one table (PK and UNIQUE indexes included).</summary>
     public static async Task<Dictionary<string, string>> IndexesAsync(TestDatabase db, string qualifiedTable) =>

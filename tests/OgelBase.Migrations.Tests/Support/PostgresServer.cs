@@ -8,8 +8,9 @@ namespace OgelBase.Migrations.Tests.Support;
 
 /// <summary>
 /// The PostgreSQL server every test in this run uses. <c>TEST_DATABASE_URL</c> names an existing server on
-/// which the tests may create databases; without it a throwaway cluster is started from the local server
-/// binaries on a free loopback port, with password authentication, and removed at the end of the run.
+/// which the tests may create databases; without it a throwaway cluster is started on a free loopback port, with
+/// password authentication, and removed at the end of the run, from the server binaries in
+/// <c>OGELBASE_TEST_PG_BIN</c> (how CI runs the suite once per supported version) or else the local ones.
 /// No server at all is a failure, never a skip.
 /// </summary>
 public static class PostgresServer
@@ -23,6 +24,9 @@ public static class PostgresServer
     public static string User { get; private set; } = "postgres";
     public static string Password { get; private set; } = "";
     public static string MaintenanceDatabase { get; private set; } = "postgres";
+
+    /// <summary>The server's major version (15, 16, 17, 18), for the few facts that legitimately differ between versions.</summary>
+    public static int MajorVersion { get; private set; }
 
     public static string AdminConnectionString => ConnectionStringFor(MaintenanceDatabase);
 
@@ -54,18 +58,27 @@ public static class PostgresServer
             SecretGuard.Register(Password);
             MaintenanceDatabase = builder.Database ?? "postgres";
             await WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
-            return;
+        }
+        else
+        {
+            await StartThrowawayClusterAsync();
         }
 
-        await StartThrowawayClusterAsync();
+        await using var connection = new NpgsqlConnection(AdminConnectionString);
+        await connection.OpenAsync();
+        await using var version = new NpgsqlCommand("SELECT current_setting('server_version_num')::int / 10000, current_setting('server_version')", connection);
+        await using var reader = await version.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        MajorVersion = reader.GetInt32(0);
+        TestContext.Progress.WriteLine($"PostgreSQL {reader.GetString(1)} on {Host}:{Port}");
     }
 
     private static async Task StartThrowawayClusterAsync()
     {
-        var binDirectory = FindServerBinaries()
+        var binDirectory = ChosenServerBinaries() ?? FindServerBinaries()
             ?? throw new InvalidOperationException(
-                "No PostgreSQL server binaries (initdb, pg_ctl) found on PATH or under /usr/lib/postgresql, and TEST_DATABASE_URL is not set. " +
-                "Install them (apt-get install -y postgresql) or point TEST_DATABASE_URL at a server the tests may create databases on.");
+                "No PostgreSQL server binaries (initdb, pg_ctl) found on PATH or under /usr/lib/postgresql, and neither OGELBASE_TEST_PG_BIN nor TEST_DATABASE_URL is set. " +
+                "Install them (apt-get install -y postgresql), name a bin directory in OGELBASE_TEST_PG_BIN, or point TEST_DATABASE_URL at a server the tests may create databases on.");
 
         _runAsPostgres = Environment.UserName == "root";
         _dataDirectory = Path.Combine(Path.GetTempPath(), "ogelbase-test-pg-" + Guid.NewGuid().ToString("N")[..12]);
@@ -136,6 +149,20 @@ public static class PostgresServer
                 await Task.Delay(250);
             }
         }
+    }
+
+    /// <summary>The bin directory named by OGELBASE_TEST_PG_BIN; naming one that lacks the server is an error, not a fallback.</summary>
+    private static string? ChosenServerBinaries()
+    {
+        var chosen = Environment.GetEnvironmentVariable("OGELBASE_TEST_PG_BIN");
+        if (string.IsNullOrWhiteSpace(chosen))
+        {
+            return null;
+        }
+
+        return File.Exists(Path.Combine(chosen, "initdb")) && File.Exists(Path.Combine(chosen, "pg_ctl"))
+            ? chosen
+            : throw new InvalidOperationException($"OGELBASE_TEST_PG_BIN={chosen} holds no initdb and pg_ctl.");
     }
 
     private static string? FindServerBinaries()

@@ -27,12 +27,18 @@ public sealed class RunnerProcess : IDisposable
 
     public static RunnerProcess Start(IDictionary<string, string?> environment, params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet")
+        // Through env(1) so SIGINT and SIGTERM start at their default disposition, as under an operator's terminal or
+        // Railway. Otherwise the runner inherits whatever the test host had: started in the background or under
+        // time(1), the host ignores SIGINT, .NET passes that on to its children and honours it, and Ctrl-C would
+        // never reach the runner (the "Ctrl-C fails only in the full run" of issue 12).
+        var start = new ProcessStartInfo("env")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        start.ArgumentList.Add("--default-signal=INT,TERM");
+        start.ArgumentList.Add("dotnet");
         start.ArgumentList.Add(RunnerDll);
         foreach (var arg in args)
         {
@@ -76,6 +82,13 @@ public sealed class RunnerProcess : IDisposable
     }
 
     public void Kill() => _process.Kill(entireProcessTree: true);
+
+    /// <summary>Whether the runner process ignores this signal (its SigIgn mask in /proc).</summary>
+    public bool Ignores(int signal)
+    {
+        var mask = File.ReadLines($"/proc/{_process.Id}/status").Single(l => l.StartsWith("SigIgn:", StringComparison.Ordinal))["SigIgn:".Length..].Trim();
+        return (Convert.ToUInt64(mask, 16) & (1UL << (signal - 1))) != 0;
+    }
 
     /// <summary>Sends a POSIX signal (SIGTERM = 15, SIGINT = 2) to the runner.</summary>
     public void Signal(int signal)

@@ -44,9 +44,4 @@ public static class RunnerSessions
 
         return false;
     }
-
-    public static async Task<List<long>> RecordedVersionsAsync(TestDatabase db) =>
-        await db.ScalarAsync<bool>("SELECT to_regclass('ogelbase_migrations.version_info') IS NOT NULL")
-            ? (await db.ColumnAsync("SELECT version FROM ogelbase_migrations.version_info ORDER BY version")).Select(long.Parse).ToList()
-            : [];
 }

@@ -31,11 +31,13 @@ public static class SecretGuard
         }
     }
 
-    public static int Checked { get; private set; }
+    private static int _checked;
+
+    public static int Checked => _checked;
 
     public static void AssertClean(CliResult result)
     {
-        Checked++;
+        Interlocked.Increment(ref _checked);
         foreach (var secret in Secrets.Keys)
         {
             if (result.Stdout.Contains(secret, StringComparison.Ordinal) || result.Stderr.Contains(secret, StringComparison.Ordinal))

@@ -31,23 +31,56 @@ public sealed class TestDatabase : IAsyncDisposable
     /// <param name="ownedByPlainRole">Create a login role without superuser, CREATEDB or CREATEROLE that owns the database, and run the CLI as it.</param>
     public static async Task<TestDatabase> CreateAsync(bool ownedByPlainRole)
     {
+        if (!ownedByPlainRole)
+        {
+            return await CreateFromAsync(template: null);
+        }
+
+        var name = "t_" + Guid.NewGuid().ToString("N")[..16];
+        var owner = await LoginRole.CreateAsync("owner_");
+        await using var admin = new NpgsqlConnection(PostgresServer.AdminConnectionString);
+        await admin.OpenAsync();
+        await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\" OWNER \"{owner.Name}\"", admin);
+        await create.ExecuteNonQueryAsync();
+        return new TestDatabase(name, owner.Name, owner.Password);
+    }
+
+    /// <summary>
+    /// A fresh database already at the state <c>migrate up &lt;upArgs&gt;</c> leaves (e.g. <c>"--to", "8"</c>; none: head),
+    /// cloned from a template that this run migrated once (<see cref="Templates"/>): a test pays for migrating only
+    /// where the migration itself is what it tests.
+    /// </summary>
+    public static Task<TestDatabase> MigratedAsync(params string[] upArgs) => MigratedAsync(new Dictionary<string, string?>(), upArgs);
+
+    /// <param name="environment">Variables the migrations read (production seed values); part of the template's identity.</param>
+    public static async Task<TestDatabase> MigratedAsync(IDictionary<string, string?> environment, params string[] upArgs)
+    {
+        var template = await Templates.ForAsync(environment, upArgs);
+        return await CreateFromAsync(template);
+    }
+
+    internal static async Task<TestDatabase> CreateFromAsync(string? template)
+    {
         var name = "t_" + Guid.NewGuid().ToString("N")[..16];
         await using var admin = new NpgsqlConnection(PostgresServer.AdminConnectionString);
         await admin.OpenAsync();
-        string? owner = null, password = null;
-        if (ownedByPlainRole)
-        {
-            owner = "owner_" + name[2..];
-            password = "pw-" + Guid.NewGuid().ToString("N");
-            SecretGuard.Register(password);
-            await using var role = new NpgsqlCommand($"CREATE ROLE \"{owner}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}'", admin);
-            await role.ExecuteNonQueryAsync();
-        }
-
-        await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\"{(owner is null ? "" : $" OWNER \"{owner}\"")}", admin);
+        await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\"{(template is null ? "" : $" TEMPLATE \"{template}\"")}", admin);
         await create.ExecuteNonQueryAsync();
-        return new TestDatabase(name, owner, password);
+        return new TestDatabase(name, owner: null, ownerPassword: null);
     }
+
+    /// <summary>Runs <c>migrate up</c> with these arguments in-process and asserts it succeeded.</summary>
+    public async Task UpAsync(params string[] args)
+    {
+        var result = await RunAsync(["migrate", "up", .. args]);
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
+    }
+
+    /// <summary>The versions recorded in the version table, in order (none when there is no version table).</summary>
+    public async Task<List<long>> RecordedVersionsAsync() =>
+        await ScalarAsync<bool>("SELECT to_regclass('ogelbase_migrations.version_info') IS NOT NULL")
+            ? (await ColumnAsync("SELECT version FROM ogelbase_migrations.version_info ORDER BY version")).Select(long.Parse).ToList()
+            : [];
 
     /// <summary>Runs the CLI in-process against this database (DATABASE_URL set to <see cref="Url"/>).</summary>
     public Task<CliResult> RunAsync(params string[] args) => RunAsync(new Dictionary<string, string?>(), args);

@@ -1,0 +1,16 @@
+namespace OgelBase.Migrations.Tests.Support;
+
+/// <summary>
+/// Production has the Lancio organization, its project and the two Railway rows; these test-only values (never real
+/// ones) let migrations 4 and 6 insert them, so a test database looks like production.
+/// </summary>
+public static class ProductionSeeds
+{
+    public static IDictionary<string, string?> Values => new Dictionary<string, string?>
+    {
+        ["OGELBASE_LANCIO_BILLING_EMAIL"] = "billing@example.test",
+        ["OGELBASE_BLACKWHALE_DB_PASSWORD"] = "test-only-blackwhale-password",
+        ["OGELBASE_RAILWAY_MONGODB_PASSWORD"] = "test-only-mongo-password",
+        ["OGELBASE_RAILWAY_REDIS_PASSWORD"] = "test-only-redis-password",
+    };
+}

@@ -1,0 +1,61 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using Npgsql;
+
+namespace OgelBase.Migrations.Tests.Support;
+
+/// <summary>
+/// Template databases, one per distinct <c>migrate up</c> (arguments and environment), each built the first time a
+/// test asks for it and cloned with <c>CREATE DATABASE ... TEMPLATE</c> ever after. Building one is an ordinary
+/// in-process run of the runner, asserted to succeed like any other; a clone is a file copy, so every test gets its
+/// own database at that version in milliseconds instead of migrating from zero.
+/// </summary>
+public static class Templates
+{
+    private static readonly ConcurrentDictionary<string, Lazy<Task<string>>> Built = new();
+
+    public static Task<string> ForAsync(IDictionary<string, string?> environment, string[] upArgs)
+    {
+        var key = string.Join(' ', upArgs) + " | " + string.Join(' ', environment.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => $"{e.Key}={e.Value}"));
+        return Built.GetOrAdd(key, _ => new Lazy<Task<string>>(() => BuildAsync(key, environment, upArgs))).Value;
+    }
+
+    /// <summary>Drops the templates this run built (on a server the run did not start and throw away itself).</summary>
+    public static async Task DropAllAsync()
+    {
+        foreach (var template in Built.Values.Where(t => t.IsValueCreated && t.Value.IsCompletedSuccessfully).Select(t => t.Value.Result))
+        {
+            await AdminAsync($"DROP DATABASE IF EXISTS \"{template}\" WITH (FORCE)");
+        }
+    }
+
+    private static async Task<string> BuildAsync(string key, IDictionary<string, string?> environment, string[] upArgs)
+    {
+        // The name says which run made it and for what, so a leftover on a shared server is recognisable.
+        var name = "tpl_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..12] + "_" + Guid.NewGuid().ToString("N")[..8];
+        await AdminAsync($"CREATE DATABASE \"{name}\"");
+        var environmentWithTarget = new Dictionary<string, string?>(environment)
+        {
+            ["DATABASE_URL"] = PostgresServer.UrlFor(name),
+        };
+        var result = await Cli.RunAsync(environmentWithTarget, ["migrate", "up", .. upArgs]);
+        if (result.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"building the template for 'migrate up {string.Join(' ', upArgs)}' failed: {result}");
+        }
+
+        // CREATE DATABASE ... TEMPLATE refuses while anyone is connected to the template; nobody connects to it again.
+        await AdminAsync($"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()");
+        TestContext.Progress.WriteLine($"template {name}: migrate up {string.Join(' ', upArgs)}");
+        return name;
+    }
+
+    private static async Task AdminAsync(string sql)
+    {
+        await using var admin = new NpgsqlConnection(PostgresServer.AdminConnectionString);
+        await admin.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, admin);
+        await command.ExecuteNonQueryAsync();
+    }
+}
