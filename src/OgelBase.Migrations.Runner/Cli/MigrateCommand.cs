@@ -3,7 +3,7 @@ using OgelBase.Migrations.Runner.Services;
 
 namespace OgelBase.Migrations.Runner.Cli;
 
-/// <summary><c>migrate up [--to V] [--include V] [--dry-run]</c>.</summary>
+/// <summary><c>migrate up [--to V] [--include V] [--dry-run] [--allow-changed V,...]</c>.</summary>
 public static class MigrateCommand
 {
     public static Command Create(RunnerConsole console)
@@ -16,13 +16,15 @@ public static class MigrateCommand
             AllowMultipleArgumentsPerToken = true,
         };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print what would be applied and its SQL; change nothing." };
+        var allowChanged = new AllowChangedOption();
 
-        var up = new Command("up", "Apply every pending migration (opt-in ones only with --include).") { to, include, dryRun };
+        var up = new Command("up", "Apply every pending migration (opt-in ones only with --include).") { to, include, dryRun, allowChanged.Option };
         common.AddTo(up);
         up.SetAction((parse, cancellationToken) =>
         {
+            var changed = allowChanged.Resolve(parse);
             var settings = common.Resolve(parse, console);
-            var options = new MigrateUpOptions(parse.GetValue(to), parse.GetValue(dryRun), (parse.GetValue(include) ?? []).ToHashSet());
+            var options = new MigrateUpOptions(parse.GetValue(to), parse.GetValue(dryRun), (parse.GetValue(include) ?? []).ToHashSet(), changed);
             return new MigrateUpService(settings, console).RunAsync(options, cancellationToken);
         });
 

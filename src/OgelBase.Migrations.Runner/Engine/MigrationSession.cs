@@ -41,7 +41,9 @@ public sealed class MigrationSession : IAsyncDisposable
     public FluentMigratorHost Host => _host;
 
     /// <param name="guardVerb">When set, refuse (before creating anything) a database migrated by hand and never baselined.</param>
-    public static async Task<MigrationSession> OpenAsync(RunSettings settings, RunnerConsole console, IEnumerable<long> includes, CancellationToken cancellationToken, string? guardVerb = null)
+    /// <param name="allowChanged">Applied versions whose recorded checksum may differ from this build's (the new one is recorded); any other difference refuses the run.</param>
+    public static async Task<MigrationSession> OpenAsync(RunSettings settings, RunnerConsole console, IEnumerable<long> includes, CancellationToken cancellationToken,
+        string? guardVerb = null, IReadOnlySet<long>? allowChanged = null)
     {
         var migrationLock = await MigrationLock.AcquireAsync(settings, console, cancellationToken);
         try
@@ -53,6 +55,12 @@ public sealed class MigrationSession : IAsyncDisposable
             }
 
             await VersionStore.EnsureSchemaAsync(migrationLock.Connection, cancellationToken);
+            if (guardVerb is not null)
+            {
+                await ChecksumGuard.CheckAsync(migrationLock.Connection, console, applied, allowChanged ?? new HashSet<long>(), guardVerb, cancellationToken);
+                applied = await VersionStore.ReadAsync(migrationLock.Connection, cancellationToken);
+            }
+
             var host = FluentMigratorHost.Create(settings, console, includes, preview: false);
             return new MigrationSession(settings, console, migrationLock, host, applied, cancellationToken);
         }
@@ -137,6 +145,12 @@ public sealed class MigrationSession : IAsyncDisposable
             {
                 throw Describe(migration, up, e);
             }
+        }
+
+        if (up)
+        {
+            // After the migration's own commit: a run killed in between leaves the checksum empty, and the next run records it.
+            await VersionStore.RecordChecksumAsync(Connection, migration.Version, Checksums.Of(migration.Version), CancellationToken.None);
         }
 
         Applied = await VersionStore.ReadAsync(Connection, CancellationToken.None);

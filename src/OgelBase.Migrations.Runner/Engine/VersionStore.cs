@@ -3,7 +3,8 @@ using OgelBase.Migrations.Infrastructure;
 
 namespace OgelBase.Migrations.Runner.Engine;
 
-public sealed record AppliedVersion(long Version, DateTime? AppliedOn, string? Description)
+/// <param name="Checksum">What this version executed when it was applied (<see cref="Checksums"/>); null when an older build recorded it.</param>
+public sealed record AppliedVersion(long Version, DateTime? AppliedOn, string? Description, string? Checksum = null)
 {
     public const string BaselineMarker = "[baselined] ";
 
@@ -26,7 +27,15 @@ public static class VersionStore
             }
         }
 
-        await using var command = new NpgsqlCommand($"SELECT version, applied_on, description FROM {QualifiedTable} ORDER BY version", connection);
+        // A table recorded by a build older than checksums has no such column; reading must not add it.
+        await using var command = new NpgsqlCommand(
+            $"""
+            SELECT version, applied_on, description,
+                   CASE WHEN EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(@t) AND attname = 'checksum' AND NOT attisdropped)
+                        THEN (to_jsonb(v) ->> 'checksum') END
+            FROM {QualifiedTable} v ORDER BY version
+            """, connection);
+        command.Parameters.AddWithValue("t", QualifiedTable);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var versions = new List<AppliedVersion>();
         while (await reader.ReadAsync(cancellationToken))
@@ -34,7 +43,8 @@ public static class VersionStore
             versions.Add(new AppliedVersion(
                 reader.GetInt64(0),
                 reader.IsDBNull(1) ? null : DateTime.SpecifyKind(reader.GetDateTime(1), DateTimeKind.Utc),
-                reader.IsDBNull(2) ? null : reader.GetString(2)));
+                reader.IsDBNull(2) ? null : reader.GetString(2),
+                reader.IsDBNull(3) ? null : reader.GetString(3)));
         }
 
         return versions;
@@ -47,11 +57,14 @@ public static class VersionStore
     /// </summary>
     public static async Task EnsureSchemaAsync(NpgsqlConnection connection, CancellationToken cancellationToken = default)
     {
+        // The tool's own tiny tables; still, no DDL here may queue behind a stray lock for long.
         var sql = $"""
+            SET LOCAL lock_timeout = '5s';
             CREATE SCHEMA IF NOT EXISTS "{VersionTable.Schema}";
             CREATE TABLE IF NOT EXISTS {QualifiedTable} (version bigint NOT NULL);
             ALTER TABLE {QualifiedTable} ADD COLUMN IF NOT EXISTS applied_on timestamp;
             ALTER TABLE {QualifiedTable} ADD COLUMN IF NOT EXISTS description varchar(1024);
+            ALTER TABLE {QualifiedTable} ADD COLUMN IF NOT EXISTS checksum text;
             CREATE UNIQUE INDEX IF NOT EXISTS "{new VersionTable().UniqueIndexName}" ON {QualifiedTable} (version);
             {CreatedObjects.CreateTableSql};
             """;
@@ -59,6 +72,15 @@ public static class VersionStore
         await using var command = new NpgsqlCommand(sql, connection, transaction);
         await command.ExecuteNonQueryAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>Records the checksum of what this build executes for an applied version.</summary>
+    public static async Task RecordChecksumAsync(NpgsqlConnection connection, long version, string checksum, CancellationToken cancellationToken = default)
+    {
+        await using var command = new NpgsqlCommand($"UPDATE {QualifiedTable} SET checksum = @checksum WHERE version = @version", connection);
+        command.Parameters.AddWithValue("checksum", checksum);
+        command.Parameters.AddWithValue("version", version);
+        await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     /// <summary>

@@ -59,9 +59,10 @@ public sealed class BaselineService(RunSettings settings, RunnerConsole console)
             foreach (var version in versions)
             {
                 await using var insert = new NpgsqlCommand(
-                    $"INSERT INTO {VersionStore.QualifiedTable} (version, applied_on, description) VALUES (@v, now() AT TIME ZONE 'utc', @d)",
+                    $"INSERT INTO {VersionStore.QualifiedTable} (version, applied_on, description, checksum) VALUES (@v, now() AT TIME ZONE 'utc', @d, @c)",
                     session.Connection, transaction);
                 insert.Parameters.AddWithValue("v", version);
+                insert.Parameters.AddWithValue("c", Checksums.Of(version));
                 insert.Parameters.AddWithValue("d", AppliedVersion.BaselineMarker + KnownMigrations.Find(version)!.Description);
                 await insert.ExecuteNonQueryAsync(cancellationToken);
             }

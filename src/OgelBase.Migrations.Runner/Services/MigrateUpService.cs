@@ -3,7 +3,8 @@ using OgelBase.Migrations.Runner.Engine;
 
 namespace OgelBase.Migrations.Runner.Services;
 
-public sealed record MigrateUpOptions(long? To, bool DryRun, IReadOnlySet<long> Include);
+/// <param name="AllowChanged">Applied versions accepted although what they execute changed since (their new checksum is recorded).</param>
+public sealed record MigrateUpOptions(long? To, bool DryRun, IReadOnlySet<long> Include, IReadOnlySet<long>? AllowChanged = null);
 
 /// <summary>Applies pending migrations in version order, one transaction each unless a migration declares otherwise.</summary>
 public sealed class MigrateUpService(RunSettings settings, RunnerConsole console)
@@ -19,7 +20,7 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
             return await DryRunAsync(options, clock, cancellationToken);
         }
 
-        await using var session = await MigrationSession.OpenAsync(settings, console, options.Include, cancellationToken, guardVerb: "migrate up");
+        await using var session = await MigrationSession.OpenAsync(settings, console, options.Include, cancellationToken, guardVerb: "migrate up", allowChanged: options.AllowChanged);
 
         var plan = Plan(options, session.Applied.Select(a => a.Version).ToHashSet());
         if (plan.Pending.Count == 0)

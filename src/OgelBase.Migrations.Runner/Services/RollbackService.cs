@@ -4,7 +4,7 @@ using OgelBase.Migrations.Runner.Engine;
 
 namespace OgelBase.Migrations.Runner.Services;
 
-public sealed record RollbackOptions(long Target, bool DryRun, bool AllowDataLoss);
+public sealed record RollbackOptions(long Target, bool DryRun, bool AllowDataLoss, IReadOnlySet<long>? AllowChanged = null);
 
 /// <summary>
 /// Reverts every applied migration above the target version, newest first (FluentMigrator's MigrateDown
@@ -19,7 +19,7 @@ public sealed class RollbackService(RunSettings settings, RunnerConsole console)
         var clock = Stopwatch.StartNew();
         console.Info($"rollback to {options.Target:000}: target {settings.Target}");
 
-        await using var session = await MigrationSession.OpenAsync(settings, console, OptInVersionsApplied(), cancellationToken, guardVerb: "rollback");
+        await using var session = await MigrationSession.OpenAsync(settings, console, OptInVersionsApplied(), cancellationToken, guardVerb: "rollback", allowChanged: options.AllowChanged);
 
         var toRevert = session.Applied.Where(a => a.Version > options.Target).OrderByDescending(a => a.Version).ToList();
         var unknown = toRevert.Where(a => KnownMigrations.Find(a.Version) is null).Select(a => a.Version).ToList();

@@ -10,6 +10,7 @@ public sealed record StatusOptions(bool Json);
 public static class MigrationStates
 {
     public const string Applied = "applied";
+    public const string ChangedSinceApplied = "changed_since_applied";
     public const string Pending = "pending";
     public const string HeldBack = "held_back";
     public const string UnknownToBuild = "unknown_to_build";
@@ -50,17 +51,18 @@ public sealed class StatusService(RunSettings settings, RunnerConsole console)
         }
         else
         {
-            console.Result($"{"version",-8}{"state",-18}{"applied on (UTC)",-22}description");
+            console.Result($"{"version",-8}{"state",-24}{"applied on (UTC)",-22}description");
             foreach (var entry in document.Migrations)
             {
                 var state = entry.State + (entry.Baselined ? " (baselined)" : "");
-                console.Result($"{entry.Version,-8:000}{state,-18}{entry.AppliedOn?.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture) ?? "-",-22}{entry.Description}{(entry.Reason is null ? "" : $" — {entry.Reason}")}");
+                console.Result($"{entry.Version,-8:000}{state,-24}{entry.AppliedOn?.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture) ?? "-",-22}{entry.Description}{(entry.Reason is null ? "" : $" — {entry.Reason}")}");
             }
         }
 
         var counts = document.Migrations.GroupBy(m => m.State).ToDictionary(g => g.Key, g => g.Count());
         int Count(string state) => counts.TryGetValue(state, out var n) ? n : 0;
-        console.Info($"status: {settings.Target} at version {document.CurrentVersion:000}; {Count(MigrationStates.Applied)} applied, {Count(MigrationStates.Pending)} pending, " +
+        var changedNote = Count(MigrationStates.ChangedSinceApplied) == 0 ? "" : $", {Count(MigrationStates.ChangedSinceApplied)} changed since applied";
+        console.Info($"status: {settings.Target} at version {document.CurrentVersion:000}; {Count(MigrationStates.Applied)} applied{changedNote}, {Count(MigrationStates.Pending)} pending, " +
                      $"{Count(MigrationStates.HeldBack)} held back (opt-in), {Count(MigrationStates.UnknownToBuild)} unknown to this build ({clock.Elapsed.TotalSeconds:0.0} s)");
         return ExitCodes.Success;
     }
@@ -73,7 +75,10 @@ public sealed class StatusService(RunSettings settings, RunnerConsole console)
         {
             if (recorded.TryGetValue(migration.Version, out var a))
             {
-                entries.Add(new StatusEntry(migration.Version, migration.Description, MigrationStates.Applied, a.AppliedOn, a.Baselined, migration.OptIn is not null, null));
+                var changed = a.Checksum is not null && a.Checksum != Checksums.Of(migration.Version);
+                entries.Add(new StatusEntry(migration.Version, migration.Description, changed ? MigrationStates.ChangedSinceApplied : MigrationStates.Applied,
+                    a.AppliedOn, a.Baselined, migration.OptIn is not null,
+                    changed ? "what this build executes for it differs from what was recorded when it was applied; migrate up and rollback refuse until --allow-changed" : null));
             }
             else if (migration.OptIn is { } optIn)
             {

@@ -1,0 +1,118 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using FluentMigrator.Runner;
+using FluentMigrator.Runner.Initialization;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using OgelBase.Migrations.Infrastructure;
+
+namespace OgelBase.Migrations.Runner.Engine;
+
+/// <summary>
+/// The checksum of what a migration executes: the SQL FluentMigrator renders for its Up and Down expressions
+/// (rendered without a database, as FluentMigrator's connectionless preview does) plus the statements its code steps
+/// declare (<see cref="ICodeStepStatements"/>). C# layout, comments and names do not reach it; a changed statement
+/// does. Rendered with empty production seed values and default online options, so the checksum is the same in every
+/// environment. FluentMigrator keeps none (its runner has no such feature); the runner stores it in the version table.
+/// </summary>
+public static class Checksums
+{
+    private static readonly Lazy<IReadOnlyDictionary<long, string>> Texts = new(RenderAll);
+    private static readonly ConcurrentDictionary<long, string> Hashes = new();
+
+    /// <summary>The checksum this build gives a migration it knows: SHA-256 of <see cref="TextOf"/>.</summary>
+    public static string Of(long version) =>
+        Hashes.GetOrAdd(version, v => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(TextOf(v)))));
+
+    /// <summary>What the checksum is taken of: the migration's rendered Up and Down statements and its declared code-step statements.</summary>
+    public static string TextOf(long version) => Texts.Value[version];
+
+    private static Dictionary<long, string> RenderAll()
+    {
+        var captured = new SqlCapture();
+        using var services = new ServiceCollection()
+            .AddSingleton(new OnlineDdlOptions())
+            .AddSingleton(new ProductionSeedOptions())
+            .AddLogging(logging => logging.ClearProviders().SetMinimumLevel(LogLevel.Information).AddProvider(captured))
+            .AddFluentMigratorCore()
+            .ConfigureRunner(runner => runner
+                .AddPostgres15_0()
+                .WithGlobalConnectionString("Host=checksum.invalid")
+                .WithVersionTable(new VersionTable())
+                .AsGlobalPreview(true)
+                .ScanIn(KnownMigrations.Assembly).For.Migrations())
+            .Configure<RunnerOptions>(options =>
+            {
+                options.NoConnection = true;
+                options.Tags = KnownMigrations.All.Where(m => m.OptIn is not null).Select(m => OptInAttribute.TagFor(m.Version)).ToArray();
+            })
+            .BuildServiceProvider();
+        using var scope = services.CreateScope();
+        var runner = (MigrationRunner)scope.ServiceProvider.GetRequiredService<IMigrationRunner>();
+        var loaded = runner.MigrationLoader.LoadMigrations();
+
+        var texts = new Dictionary<long, string>();
+        foreach (var migration in KnownMigrations.All)
+        {
+            var info = loaded[migration.Version];
+            var text = new StringBuilder();
+            foreach (var (direction, apply) in new (string, Action)[]
+                     {
+                         ("up", () => runner.ApplyMigrationUp(info, useTransaction: false)),
+                         ("down", () => runner.ApplyMigrationDown(info, useTransaction: false)),
+                     })
+            {
+                captured.Statements.Clear();
+                apply();
+                text.Append("-- ").Append(direction).Append('\n');
+                // The version table's own bookkeeping carries the time of the run; it is not the migration's.
+                foreach (var statement in captured.Statements.Where(s => !s.Contains($"\"{VersionTable.Table}\"", StringComparison.Ordinal)))
+                {
+                    text.Append(statement.ReplaceLineEndings("\n").Trim()).Append("\n;\n");
+                }
+            }
+
+            if (info.Migration is ICodeStepStatements code)
+            {
+                text.Append("-- code steps\n");
+                foreach (var statement in code.CodeStepStatements)
+                {
+                    text.Append(statement.ReplaceLineEndings("\n").Trim()).Append("\n;\n");
+                }
+            }
+
+            texts[migration.Version] = text.ToString();
+        }
+
+        return texts;
+    }
+
+    /// <summary>Keeps the SQL FluentMigrator logs (its Sql event), nothing else.</summary>
+    private sealed class SqlCapture : ILoggerProvider
+    {
+        public ConcurrentQueue<string> Statements { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(this);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(SqlCapture capture) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                if (eventId.Id == RunnerEventIds.Sql.Id)
+                {
+                    capture.Statements.Enqueue(formatter(state, null));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+using System.Text.Json;
+using OgelBase.Migrations.Runner.Engine;
+using OgelBase.Migrations.Tests.Support;
+
+namespace OgelBase.Migrations.Tests.Runner;
+
+/// <summary>
+/// Applied history cannot be edited silently: the runner records a checksum of what each migration executes and
+/// refuses to act on a database whose recorded checksums differ from this build's, unless told to accept them.
+/// A recorded checksum that differs is exactly what a migration edited after it was applied looks like to a later build.
+/// </summary>
+public sealed class ChecksumTests
+{
+    private static string Checksum(long version) => Checksums.Of(version);
+
+    private static async Task PretendEditedAfterApplyingAsync(TestDatabase db, params long[] versions) =>
+        await db.ExecuteAsync($"UPDATE ogelbase_migrations.version_info SET checksum = 'recorded-by-an-earlier-edit' WHERE version IN ({string.Join(",", versions)})");
+
+    [Test]
+    public async Task Migrate_up_records_this_builds_checksum_for_every_version_it_applies()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        await db.UpAsync("--to", "3");
+
+        Assert.That(await db.ColumnAsync("SELECT version || ' ' || checksum FROM ogelbase_migrations.version_info ORDER BY version"),
+            Is.EqualTo(new[] { 1L, 2, 3 }.Select(v => $"{v} {Checksum(v)}")));
+    }
+
+    [Test]
+    public async Task A_migration_changed_since_it_was_applied_makes_migrate_up_and_rollback_refuse_naming_every_such_version()
+    {
+        await using var db = await TestDatabase.MigratedAsync("--to", "8");
+        await PretendEditedAfterApplyingAsync(db, 3, 8);
+        var before = await Catalog.SnapshotAsync(db);
+
+        foreach (var args in new[] { new[] { "migrate", "up" }, ["rollback", "6"] })
+        {
+            var refused = await db.RunAsync(args);
+            Assert.That(refused.ExitCode, Is.EqualTo(1), refused.ToString());
+            var error = refused.Stderr.Split('\n').Single(l => l.StartsWith("error:", StringComparison.Ordinal));
+            Assert.That(error, Does.Contain("003 ").And.Contain("008 ").And.Contain("changed since applied").And.Contain("--allow-changed 3,8"));
+            Assert.That(error, Does.Not.Contain("002 ").And.Not.Contain("006 "), "only the changed versions are named");
+        }
+
+        Assert.That(await Catalog.SnapshotAsync(db), Is.EqualTo(before), "nothing was changed");
+        Assert.That(await db.RecordedVersionsAsync(), Is.EqualTo(new long[] { 1, 2, 3, 4, 5, 6, 8 }));
+    }
+
+    [Test]
+    public async Task Allow_changed_accepts_the_named_versions_records_their_new_checksums_and_goes_on()
+    {
+        await using var db = await TestDatabase.MigratedAsync("--to", "8");
+        await PretendEditedAfterApplyingAsync(db, 3, 8);
+
+        var partly = await db.RunAsync("migrate", "up", "--allow-changed", "3");
+        Assert.That(partly.ExitCode, Is.EqualTo(1), "8 is still changed and not accepted");
+        Assert.That(partly.Stderr, Does.Contain("008 ").And.Contain("--allow-changed 8"));
+
+        var accepted = await db.RunAsync("migrate", "up", "--allow-changed", "3,8");
+        Assert.That(accepted.ExitCode, Is.EqualTo(0), accepted.ToString());
+        Assert.That(accepted.Stderr, Does.Contain("accepted (--allow-changed)"));
+        Assert.That(await db.ScalarAsync<string>("SELECT checksum FROM ogelbase_migrations.version_info WHERE version = 8"), Is.EqualTo(Checksum(8)));
+        Assert.That(await db.RecordedVersionsAsync(), Does.Contain(10L), "the run went on to apply what was pending");
+
+        var again = await db.RunAsync("migrate", "up");
+        Assert.That(again.ExitCode, Is.EqualTo(0), again.ToString());
+    }
+
+    [Test]
+    public async Task A_database_recorded_by_a_build_without_checksums_gets_them_recorded_without_refusing()
+    {
+        await using var db = await TestDatabase.MigratedAsync("--to", "8");
+        await db.ExecuteAsync("ALTER TABLE ogelbase_migrations.version_info DROP COLUMN checksum");
+
+        var status = await db.RunAsync("status", "--json");
+        Assert.That(status.ExitCode, Is.EqualTo(0), status.ToString());
+        Assert.That(await db.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'ogelbase_migrations.version_info'::regclass AND attname = 'checksum' AND NOT attisdropped)"),
+            Is.False, "status is read-only: it does not add the column");
+
+        var up = await db.RunAsync("migrate", "up");
+        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
+        Assert.That(up.Stderr, Does.Contain("recorded the checksums of 7 versions applied by an earlier build"));
+        Assert.That(await db.ColumnAsync("SELECT version || ' ' || checksum FROM ogelbase_migrations.version_info ORDER BY version"),
+            Is.EqualTo(new[] { 1L, 2, 3, 4, 5, 6, 8, 10 }.Select(v => $"{v} {Checksum(v)}")));
+    }
+
+    [Test]
+    public async Task Status_shows_a_changed_version_as_changed_since_applied_in_text_and_json()
+    {
+        await using var db = await TestDatabase.MigratedAsync("--to", "8");
+        await PretendEditedAfterApplyingAsync(db, 5);
+
+        var text = await db.RunAsync("status");
+        Assert.That(text.ExitCode, Is.EqualTo(0), text.ToString());
+        Assert.That(text.Stdout.Split('\n').Single(l => l.StartsWith("005", StringComparison.Ordinal)), Does.Contain("changed_since_applied"));
+        Assert.That(text.Stderr, Does.Contain("1 changed since applied"));
+
+        var json = await db.RunAsync("status", "--json");
+        using var document = JsonDocument.Parse(json.Stdout);
+        var states = document.RootElement.GetProperty("migrations").EnumerateArray()
+            .ToDictionary(m => m.GetProperty("version").GetInt64(), m => m.GetProperty("state").GetString());
+        Assert.That(states[5], Is.EqualTo("changed_since_applied"));
+        Assert.That(states[6], Is.EqualTo("applied"));
+    }
+
+    [Test]
+    public async Task Baseline_records_this_builds_checksums_with_the_versions_it_adopts()
+    {
+        await using var db = await TestDatabase.MigratedAsync(ProductionSeeds.Values, "--to", "8");
+        await db.ExecuteAsync("DROP TABLE ogelbase_migrations.version_info");
+
+        var baseline = await db.RunAsync("baseline");
+        Assert.That(baseline.ExitCode, Is.EqualTo(0), baseline.ToString());
+        Assert.That(await db.ColumnAsync("SELECT version || ' ' || checksum FROM ogelbase_migrations.version_info ORDER BY version"),
+            Is.EqualTo(new[] { 1L, 2, 3, 4, 5, 6, 8 }.Select(v => $"{v} {Checksum(v)}")));
+    }
+
+    [Test]
+    public void The_checksum_is_taken_of_the_rendered_statements_of_up_and_down_and_differs_between_migrations()
+    {
+        var first = Checksums.TextOf(1);
+        Assert.That(first, Does.Contain("-- up\n").And.Contain("-- down\n"));
+        Assert.That(first, Does.Contain("CREATE TABLE \"platform\".\"organizations\""), "FluentMigrator's rendered SQL, as it executes it");
+        Assert.That(first, Does.Contain("DROP TABLE \"platform\".\"organizations\""), "the Down is covered too: rollback runs it");
+        Assert.That(first, Does.Not.Contain("version_info"), "the version table's bookkeeping, which carries the time of the run, is not part of it");
+        Assert.That(KnownMigrations.All.Select(m => Checksum(m.Version)).Distinct().Count(), Is.EqualTo(KnownMigrations.All.Count));
+        Assert.That(Checksum(1), Does.Match("^[0-9a-f]{64}$"));
+    }
+}
