@@ -41,23 +41,23 @@ public sealed class M001_CreatePlatformSchema : Migration, IRollbackManifest
 
     public override void Down()
     {
-        Execute.Sql($"""
-            DROP VIEW {S}.organizations_with_stats;
-            DROP VIEW {S}.projects_with_credentials;
-            DROP FUNCTION {S}.get_credentials_by_project_ref(text);
-            DROP FUNCTION {S}.get_project_by_ref(text);
-            DROP FUNCTION {S}.get_organization_by_slug(text);
-            DROP FUNCTION {S}.generate_slug(text);
-            DROP TRIGGER update_credentials_updated_at ON {S}.credentials;
-            DROP TRIGGER update_projects_updated_at ON {S}.projects;
-            DROP TRIGGER update_organizations_updated_at ON {S}.organizations;
+        Execute.Sql("""
+            DROP VIEW platform.organizations_with_stats;
+            DROP VIEW platform.projects_with_credentials;
+            DROP FUNCTION platform.get_credentials_by_project_ref(text);
+            DROP FUNCTION platform.get_project_by_ref(text);
+            DROP FUNCTION platform.get_organization_by_slug(text);
+            DROP FUNCTION platform.generate_slug(text);
+            DROP TRIGGER update_credentials_updated_at ON platform.credentials;
+            DROP TRIGGER update_projects_updated_at ON platform.projects;
+            DROP TRIGGER update_organizations_updated_at ON platform.organizations;
             """);
         Delete.Table("credentials").InSchema(S);
         Delete.Table("projects").InSchema(S);
         Delete.Table("organizations").InSchema(S);
 
         // No CASCADE: if a later version's trigger still used it, failing here is better than silently dropping that trigger.
-        Execute.Sql($"DROP FUNCTION {S}.update_updated_at_column();");
+        Execute.Sql("DROP FUNCTION platform.update_updated_at_column();");
         Execute.Sql(CreatedObjects.DropSchemaIfCreated(S, Version));
         Execute.Sql(CreatedObjects.DropExtensionIfCreated("uuid-ossp", Version));
     }
@@ -72,17 +72,17 @@ public sealed class M001_CreatePlatformSchema : Migration, IRollbackManifest
             .WithColumn("created_at").AsDateTimeOffset().NotNullable().WithDefaultValue(Now)
             .WithColumn("updated_at").AsDateTimeOffset().NotNullable().WithDefaultValue(Now);
 
-        Create.UniqueConstraint("organizations_slug_key").OnTable("organizations").WithSchema(S).Column("slug");
+        Create.PlatformUnique("organizations_slug_key", "organizations", "slug");
 
-        Execute.Sql($"""
-            ALTER TABLE {S}.organizations
+        Execute.Sql("""
+            ALTER TABLE platform.organizations
               ADD CONSTRAINT organizations_name_not_empty CHECK (length(trim(name)) > 0),
               ADD CONSTRAINT organizations_slug_not_empty CHECK (length(trim(slug)) > 0),
               ADD CONSTRAINT organizations_slug_format CHECK (slug ~ '^[a-z0-9][a-z0-9-]*[a-z0-9]$');
             """);
 
-        Index("idx_organizations_slug", "organizations", "slug");
-        Index("idx_organizations_created_at", "organizations", "created_at");
+        Create.PlatformIndex("idx_organizations_slug", "organizations", "slug");
+        Create.PlatformIndex("idx_organizations_created_at", "organizations", "created_at");
     }
 
     private void CreateProjects()
@@ -105,10 +105,10 @@ public sealed class M001_CreatePlatformSchema : Migration, IRollbackManifest
             .WithColumn("created_at").AsDateTimeOffset().NotNullable().WithDefaultValue(Now)
             .WithColumn("updated_at").AsDateTimeOffset().NotNullable().WithDefaultValue(Now);
 
-        Create.UniqueConstraint("projects_ref_key").OnTable("projects").WithSchema(S).Column("ref");
+        Create.PlatformUnique("projects_ref_key", "projects", "ref");
 
-        Execute.Sql($"""
-            ALTER TABLE {S}.projects
+        Execute.Sql("""
+            ALTER TABLE platform.projects
               ADD CONSTRAINT projects_name_not_empty CHECK (length(trim(name)) > 0),
               ADD CONSTRAINT projects_slug_not_empty CHECK (length(trim(slug)) > 0),
               ADD CONSTRAINT projects_ref_not_empty CHECK (length(trim(ref)) > 0),
@@ -118,12 +118,12 @@ public sealed class M001_CreatePlatformSchema : Migration, IRollbackManifest
                 'ACTIVE_HEALTHY', 'ACTIVE_UNHEALTHY', 'COMING_UP', 'GOING_DOWN', 'INACTIVE', 'PAUSED', 'RESTORING', 'UPGRADING'));
             """);
 
-        Index("idx_projects_organization_id", "projects", "organization_id");
-        Index("idx_projects_ref", "projects", "ref");
-        Index("idx_projects_slug", "projects", "slug");
-        Index("idx_projects_status", "projects", "status");
-        Index("idx_projects_created_at", "projects", "created_at");
-        Index("idx_projects_org_status", "projects", "organization_id", "status");
+        Create.PlatformIndex("idx_projects_organization_id", "projects", "organization_id");
+        Create.PlatformIndex("idx_projects_ref", "projects", "ref");
+        Create.PlatformIndex("idx_projects_slug", "projects", "slug");
+        Create.PlatformIndex("idx_projects_status", "projects", "status");
+        Create.PlatformIndex("idx_projects_created_at", "projects", "created_at");
+        Create.PlatformIndex("idx_projects_org_status", "projects", "organization_id", "status");
     }
 
     private void CreateCredentials()
@@ -138,22 +138,22 @@ public sealed class M001_CreatePlatformSchema : Migration, IRollbackManifest
             .WithColumn("created_at").AsDateTimeOffset().NotNullable().WithDefaultValue(Now)
             .WithColumn("updated_at").AsDateTimeOffset().NotNullable().WithDefaultValue(Now);
 
-        Create.UniqueConstraint("credentials_project_id_key").OnTable("credentials").WithSchema(S).Column("project_id");
+        Create.PlatformUnique("credentials_project_id_key", "credentials", "project_id");
 
-        Execute.Sql($"""
-            ALTER TABLE {S}.credentials
+        Execute.Sql("""
+            ALTER TABLE platform.credentials
               ADD CONSTRAINT credentials_anon_key_not_empty CHECK (length(trim(anon_key)) > 0),
               ADD CONSTRAINT credentials_service_role_key_not_empty CHECK (length(trim(service_role_key)) > 0),
               ADD CONSTRAINT credentials_jwt_secret_not_empty CHECK (length(trim(jwt_secret)) > 0);
             """);
 
-        Index("idx_credentials_project_id", "credentials", "project_id");
+        Create.PlatformIndex("idx_credentials_project_id", "credentials", "project_id");
     }
 
     private void CreateFunctions()
     {
-        Execute.Sql($"""
-            CREATE FUNCTION {S}.update_updated_at_column() RETURNS trigger
+        Execute.Sql("""
+            CREATE FUNCTION platform.update_updated_at_column() RETURNS trigger
             LANGUAGE plpgsql
             AS $fn$
             BEGIN
@@ -164,8 +164,8 @@ public sealed class M001_CreatePlatformSchema : Migration, IRollbackManifest
             """);
 
         // Reproduces the original's looseness on purpose (spec §12.36): the result can break organizations_slug_format.
-        Execute.Sql($"""
-            CREATE FUNCTION {S}.generate_slug(input_text text) RETURNS text
+        Execute.Sql("""
+            CREATE FUNCTION platform.generate_slug(input_text text) RETURNS text
             LANGUAGE plpgsql IMMUTABLE
             AS $fn$
             BEGIN
@@ -177,25 +177,25 @@ public sealed class M001_CreatePlatformSchema : Migration, IRollbackManifest
             $fn$;
             """);
 
-        Execute.Sql($"""
-            CREATE FUNCTION {S}.get_organization_by_slug(org_slug text) RETURNS {S}.organizations
+        Execute.Sql("""
+            CREATE FUNCTION platform.get_organization_by_slug(org_slug text) RETURNS platform.organizations
             LANGUAGE sql STABLE
             AS $fn$
-              SELECT * FROM {S}.organizations WHERE slug = org_slug;
+              SELECT * FROM platform.organizations WHERE slug = org_slug;
             $fn$;
 
-            CREATE FUNCTION {S}.get_project_by_ref(project_ref text) RETURNS {S}.projects
+            CREATE FUNCTION platform.get_project_by_ref(project_ref text) RETURNS platform.projects
             LANGUAGE sql STABLE
             AS $fn$
-              SELECT * FROM {S}.projects WHERE ref = project_ref;
+              SELECT * FROM platform.projects WHERE ref = project_ref;
             $fn$;
 
-            CREATE FUNCTION {S}.get_credentials_by_project_ref(project_ref text) RETURNS {S}.credentials
+            CREATE FUNCTION platform.get_credentials_by_project_ref(project_ref text) RETURNS platform.credentials
             LANGUAGE sql STABLE
             AS $fn$
               SELECT c.*
-              FROM {S}.credentials c
-              JOIN {S}.projects p ON p.id = c.project_id
+              FROM platform.credentials c
+              JOIN platform.projects p ON p.id = c.project_id
               WHERE p.ref = project_ref;
             $fn$;
             """);
@@ -207,29 +207,29 @@ public sealed class M001_CreatePlatformSchema : Migration, IRollbackManifest
         {
             Execute.Sql($"""
                 CREATE TRIGGER update_{table}_updated_at
-                  BEFORE UPDATE ON {S}.{table}
-                  FOR EACH ROW EXECUTE FUNCTION {S}.update_updated_at_column();
+                  BEFORE UPDATE ON platform.{table}
+                  FOR EACH ROW EXECUTE FUNCTION platform.update_updated_at_column();
                 """);
         }
     }
 
     private void CreateViews()
     {
-        Execute.Sql($"""
-            CREATE VIEW {S}.projects_with_credentials AS
+        Execute.Sql("""
+            CREATE VIEW platform.projects_with_credentials AS
             SELECT p.id, p.organization_id, p.name, p.slug, p.ref,
                    p.database_host, p.database_port, p.database_name, p.database_user, p.database_password,
                    p.postgres_meta_url, p.supabase_url, p.status, p.created_at, p.updated_at,
                    c.anon_key, c.service_role_key, c.jwt_secret
-            FROM {S}.projects p
-            LEFT JOIN {S}.credentials c ON c.project_id = p.id;
+            FROM platform.projects p
+            LEFT JOIN platform.credentials c ON c.project_id = p.id;
 
-            CREATE VIEW {S}.organizations_with_stats AS
+            CREATE VIEW platform.organizations_with_stats AS
             SELECT o.id, o.name, o.slug, o.billing_email, o.created_at, o.updated_at,
                    count(p.id) AS project_count,
                    count(p.id) FILTER (WHERE p.status = 'ACTIVE_HEALTHY') AS active_project_count
-            FROM {S}.organizations o
-            LEFT JOIN {S}.projects p ON p.organization_id = o.id
+            FROM platform.organizations o
+            LEFT JOIN platform.projects p ON p.organization_id = o.id
             GROUP BY o.id, o.name, o.slug, o.billing_email, o.created_at, o.updated_at;
             """);
     }
@@ -238,13 +238,13 @@ public sealed class M001_CreatePlatformSchema : Migration, IRollbackManifest
     {
         // The original granted on ALL objects IN SCHEMA; naming them gives the same result on the new schema and leaves
         // anything that already lived in a pre-existing platform schema untouched, so Down stays exact.
-        const string relations = $"{S}.organizations, {S}.projects, {S}.credentials, {S}.projects_with_credentials, {S}.organizations_with_stats";
+        const string relations = "platform.organizations, platform.projects, platform.credentials, platform.projects_with_credentials, platform.organizations_with_stats";
         const string functions =
-            $"{S}.update_updated_at_column(), {S}.generate_slug(text), {S}.get_organization_by_slug(text), " +
-            $"{S}.get_project_by_ref(text), {S}.get_credentials_by_project_ref(text)";
+            "platform.update_updated_at_column(), platform.generate_slug(text), platform.get_organization_by_slug(text), " +
+            "platform.get_project_by_ref(text), platform.get_credentials_by_project_ref(text)";
 
         Execute.Sql($"""
-            GRANT USAGE ON SCHEMA {S} TO PUBLIC;
+            GRANT USAGE ON SCHEMA platform TO PUBLIC;
             GRANT SELECT ON {relations} TO PUBLIC;
             """);
 
@@ -263,12 +263,4 @@ public sealed class M001_CreatePlatformSchema : Migration, IRollbackManifest
             """);
     }
 
-    private void Index(string name, string table, params string[] columns)
-    {
-        var index = Create.Index(name).OnTable(table).InSchema(S);
-        foreach (var column in columns)
-        {
-            index.OnColumn(column).Ascending();
-        }
-    }
 }

@@ -16,27 +16,27 @@ public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
     private const string S = Platform.Schema;
 
     /// <summary>§2.14, first block: a no-op unless an organization with slug <c>org-1</c> exists and has no subscription.</summary>
-    public const string SeedOrg1SubscriptionSql = $"""
-        INSERT INTO {S}.subscriptions (organization_id, plan_id, plan_name, status, usage_billing_enabled, spend_cap_enabled)
+    public const string SeedOrg1SubscriptionSql = """
+        INSERT INTO platform.subscriptions (organization_id, plan_id, plan_name, status, usage_billing_enabled, spend_cap_enabled)
         SELECT o.id, 'tier_free', 'Free', 'active', false, true
-        FROM {S}.organizations o
+        FROM platform.organizations o
         WHERE o.slug = 'org-1'
-          AND NOT EXISTS (SELECT 1 FROM {S}.subscriptions s WHERE s.organization_id = o.id);
+          AND NOT EXISTS (SELECT 1 FROM platform.subscriptions s WHERE s.organization_id = o.id);
         """;
 
     /// <summary>§2.14, second block: a no-op unless a project with ref <c>default</c> exists and lacks the row.</summary>
-    public const string SeedDefaultProjectConfigSql = $"""
-        INSERT INTO {S}.disk_config (project_id, size_gb, io_budget, autoscale_enabled, status)
+    public const string SeedDefaultProjectConfigSql = """
+        INSERT INTO platform.disk_config (project_id, size_gb, io_budget, autoscale_enabled, status)
         SELECT p.id, 8, 2400, false, 'active'
-        FROM {S}.projects p
+        FROM platform.projects p
         WHERE p.ref = 'default'
-          AND NOT EXISTS (SELECT 1 FROM {S}.disk_config d WHERE d.project_id = p.id);
+          AND NOT EXISTS (SELECT 1 FROM platform.disk_config d WHERE d.project_id = p.id);
 
-        INSERT INTO {S}.compute_config (project_id, instance_size, cpu_cores, memory_gb, architecture, is_dedicated, status)
+        INSERT INTO platform.compute_config (project_id, instance_size, cpu_cores, memory_gb, architecture, is_dedicated, status)
         SELECT p.id, 'micro', 2.0, 1.0, 'arm', false, 'active'
-        FROM {S}.projects p
+        FROM platform.projects p
         WHERE p.ref = 'default'
-          AND NOT EXISTS (SELECT 1 FROM {S}.compute_config c WHERE c.project_id = p.id);
+          AND NOT EXISTS (SELECT 1 FROM platform.compute_config c WHERE c.project_id = p.id);
         """;
 
     private static readonly RawSql NewUuid = RawSql.Insert("uuid_generate_v4()");
@@ -80,8 +80,8 @@ public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
         {
             Execute.Sql($"""
                 CREATE TRIGGER update_{table}_updated_at
-                  BEFORE UPDATE ON {S}.{table}
-                  FOR EACH ROW EXECUTE FUNCTION {S}.update_updated_at_column();
+                  BEFORE UPDATE ON platform.{table}
+                  FOR EACH ROW EXECUTE FUNCTION platform.update_updated_at_column();
                 """);
         }
 
@@ -96,18 +96,18 @@ public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
 
     public override void Down()
     {
-        Execute.Sql($"""
-            DROP VIEW {S}.project_resources;
-            DROP VIEW {S}.organization_billing_overview;
-            DROP VIEW {S}.subscriptions_with_orgs;
-            DROP FUNCTION {S}.is_free_tier(uuid);
-            DROP FUNCTION {S}.get_available_credits(uuid);
-            DROP FUNCTION {S}.calculate_usage_cost(uuid, timestamptz, timestamptz);
-            DROP FUNCTION {S}.get_active_subscription(uuid);
+        Execute.Sql("""
+            DROP VIEW platform.project_resources;
+            DROP VIEW platform.organization_billing_overview;
+            DROP VIEW platform.subscriptions_with_orgs;
+            DROP FUNCTION platform.is_free_tier(uuid);
+            DROP FUNCTION platform.get_available_credits(uuid);
+            DROP FUNCTION platform.calculate_usage_cost(uuid, timestamptz, timestamptz);
+            DROP FUNCTION platform.get_active_subscription(uuid);
             """);
         foreach (var table in Enumerable.Reverse(UpdatedAtTables))
         {
-            Execute.Sql($"DROP TRIGGER update_{table}_updated_at ON {S}.{table};");
+            Execute.Sql($"DROP TRIGGER update_{table}_updated_at ON platform.{table};");
         }
 
         foreach (var table in new[]
@@ -144,20 +144,20 @@ public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
             .WithColumn("stripe_subscription_id").AsString().Nullable()
             .Timestamps();
 
-        Create.UniqueConstraint("subscriptions_organization_id_key").OnTable("subscriptions").WithSchema(S).Column("organization_id");
+        Create.PlatformUnique("subscriptions_organization_id_key", "subscriptions", "organization_id");
 
-        Execute.Sql($"""
-            ALTER TABLE {S}.subscriptions
+        Execute.Sql("""
+            ALTER TABLE platform.subscriptions
               ADD CONSTRAINT subscriptions_plan_id_valid CHECK (plan_id IN ('tier_free', 'tier_pro', 'tier_team', 'tier_enterprise')),
               ADD CONSTRAINT subscriptions_status_valid CHECK (status IN ('active', 'canceled', 'past_due', 'trialing', 'unpaid', 'incomplete')),
               ADD CONSTRAINT subscriptions_spend_cap_valid CHECK (NOT spend_cap_enabled OR spend_cap_amount > 0);
             """);
 
-        Index("idx_subscriptions_org", "subscriptions", "organization_id");
-        Index("idx_subscriptions_status", "subscriptions", "status");
-        Index("idx_subscriptions_plan", "subscriptions", "plan_id");
-        Index("idx_subscriptions_stripe_customer", "subscriptions", "stripe_customer_id");
-        Index("idx_subscriptions_next_invoice", "subscriptions", "next_invoice_at");
+        Create.PlatformIndex("idx_subscriptions_org", "subscriptions", "organization_id");
+        Create.PlatformIndex("idx_subscriptions_status", "subscriptions", "status");
+        Create.PlatformIndex("idx_subscriptions_plan", "subscriptions", "plan_id");
+        Create.PlatformIndex("idx_subscriptions_stripe_customer", "subscriptions", "stripe_customer_id");
+        Create.PlatformIndex("idx_subscriptions_next_invoice", "subscriptions", "next_invoice_at");
     }
 
     private void CreateInvoices()
@@ -179,20 +179,20 @@ public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
             .WithColumn("hosted_invoice_url").AsString().Nullable()
             .Timestamps();
 
-        Create.UniqueConstraint("invoices_stripe_invoice_id_key").OnTable("invoices").WithSchema(S).Column("stripe_invoice_id");
+        Create.PlatformUnique("invoices_stripe_invoice_id_key", "invoices", "stripe_invoice_id");
 
-        Execute.Sql($$"""
-            ALTER TABLE {{S}}.invoices
+        Execute.Sql("""
+            ALTER TABLE platform.invoices
               ADD CONSTRAINT invoices_amount_valid CHECK (amount_due >= 0),
               ADD CONSTRAINT invoices_currency_valid CHECK (currency ~ '^[a-z]{3}$'),
               ADD CONSTRAINT invoices_status_valid CHECK (status IN ('draft', 'open', 'paid', 'void', 'uncollectible'));
             """);
 
-        Index("idx_invoices_org", "invoices", "organization_id");
-        Index("idx_invoices_status", "invoices", "status");
-        Index("idx_invoices_stripe", "invoices", "stripe_invoice_id");
-        Index("idx_invoices_period", "invoices", "period_start", "period_end");
-        Execute.Sql($"CREATE INDEX idx_invoices_created_at ON {S}.invoices (created_at DESC);");
+        Create.PlatformIndex("idx_invoices_org", "invoices", "organization_id");
+        Create.PlatformIndex("idx_invoices_status", "invoices", "status");
+        Create.PlatformIndex("idx_invoices_stripe", "invoices", "stripe_invoice_id");
+        Create.PlatformIndex("idx_invoices_period", "invoices", "period_start", "period_end");
+        Execute.Sql("CREATE INDEX idx_invoices_created_at ON platform.invoices (created_at DESC);");
     }
 
     private void CreatePaymentMethods()
@@ -209,17 +209,17 @@ public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
             .WithColumn("billing_details").AsCustom("jsonb").Nullable()
             .Timestamps();
 
-        Create.UniqueConstraint("payment_methods_stripe_payment_method_id_key").OnTable("payment_methods").WithSchema(S).Column("stripe_payment_method_id");
+        Create.PlatformUnique("payment_methods_stripe_payment_method_id_key", "payment_methods", "stripe_payment_method_id");
 
-        Execute.Sql($"""
-            ALTER TABLE {S}.payment_methods
+        Execute.Sql("""
+            ALTER TABLE platform.payment_methods
               ADD CONSTRAINT payment_methods_type_valid CHECK (type IN ('card', 'bank_account', 'sepa_debit', 'us_bank_account')),
               ADD CONSTRAINT payment_methods_card_exp_month_valid CHECK (card_exp_month IS NULL OR (card_exp_month >= 1 AND card_exp_month <= 12)),
               ADD CONSTRAINT payment_methods_card_exp_year_valid CHECK (card_exp_year IS NULL OR card_exp_year >= 2020);
             """);
 
-        Index("idx_payment_methods_org", "payment_methods", "organization_id");
-        Execute.Sql($"CREATE INDEX idx_payment_methods_default ON {S}.payment_methods (organization_id, is_default) WHERE is_default = true;");
+        Create.PlatformIndex("idx_payment_methods_org", "payment_methods", "organization_id");
+        Execute.Sql("CREATE INDEX idx_payment_methods_default ON platform.payment_methods (organization_id, is_default) WHERE is_default = true;");
     }
 
     private void CreateTaxIds()
@@ -232,16 +232,16 @@ public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
             .WithColumn("status").AsString().Nullable().WithDefaultValue("active")
             .Timestamps();
 
-        Create.UniqueConstraint("tax_ids_organization_id_type_value_key").OnTable("tax_ids").WithSchema(S).Columns("organization_id", "type", "value");
+        Create.PlatformUnique("tax_ids_organization_id_type_value_key", "tax_ids", "organization_id", "type", "value");
 
-        Execute.Sql($$"""
-            ALTER TABLE {{S}}.tax_ids
+        Execute.Sql("""
+            ALTER TABLE platform.tax_ids
               ADD CONSTRAINT tax_ids_country_valid CHECK (country IS NULL OR country ~ '^[A-Z]{2}$'),
               ADD CONSTRAINT tax_ids_status_valid CHECK (status IN ('active', 'deleted'));
             """);
 
-        Index("idx_tax_ids_org", "tax_ids", "organization_id");
-        Index("idx_tax_ids_status", "tax_ids", "status");
+        Create.PlatformIndex("idx_tax_ids_org", "tax_ids", "organization_id");
+        Create.PlatformIndex("idx_tax_ids_status", "tax_ids", "status");
     }
 
     private void CreateUsageMetrics()
@@ -259,8 +259,8 @@ public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
             .WithColumn("metadata").AsCustom("jsonb").Nullable()
             .WithColumn("created_at").AsDateTimeOffset().Nullable().WithDefaultValue(Now);
 
-        Execute.Sql($"""
-            ALTER TABLE {S}.usage_metrics
+        Execute.Sql("""
+            ALTER TABLE platform.usage_metrics
               ADD CONSTRAINT usage_metrics_type_valid CHECK (metric_type IN (
                 'database_size', 'egress', 'storage', 'auth_users', 'realtime_connections', 'realtime_messages',
                 'storage_images_transformed', 'function_invocations', 'function_count', 'compute_hours')),
@@ -270,11 +270,11 @@ public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
               ADD CONSTRAINT usage_metrics_period_valid CHECK (period_end > period_start);
             """);
 
-        Index("idx_usage_org_period", "usage_metrics", "organization_id", "period_start");
-        Index("idx_usage_project_period", "usage_metrics", "project_id", "period_start");
-        Index("idx_usage_type", "usage_metrics", "metric_type");
-        Execute.Sql($"CREATE INDEX idx_usage_created_at ON {S}.usage_metrics (created_at DESC);");
-        Index("idx_usage_org_type_period", "usage_metrics", "organization_id", "metric_type", "period_start");
+        Create.PlatformIndex("idx_usage_org_period", "usage_metrics", "organization_id", "period_start");
+        Create.PlatformIndex("idx_usage_project_period", "usage_metrics", "project_id", "period_start");
+        Create.PlatformIndex("idx_usage_type", "usage_metrics", "metric_type");
+        Execute.Sql("CREATE INDEX idx_usage_created_at ON platform.usage_metrics (created_at DESC);");
+        Create.PlatformIndex("idx_usage_org_type_period", "usage_metrics", "organization_id", "metric_type", "period_start");
     }
 
     private void CreateAddons()
@@ -291,17 +291,17 @@ public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
             .WithColumn("deactivated_at").AsDateTimeOffset().Nullable()
             .Timestamps();
 
-        Execute.Sql($"""
-            ALTER TABLE {S}.addons
+        Execute.Sql("""
+            ALTER TABLE platform.addons
               ADD CONSTRAINT addons_type_valid CHECK (addon_type IN ('pitr', 'custom_domain', 'ipv4', 'compute_instance', 'disk_expansion')),
               ADD CONSTRAINT addons_quantity_valid CHECK (quantity > 0),
               ADD CONSTRAINT addons_price_valid CHECK (price_per_unit IS NULL OR price_per_unit >= 0),
               ADD CONSTRAINT addons_status_valid CHECK (status IN ('active', 'inactive'));
             """);
 
-        Index("idx_addons_project", "addons", "project_id");
-        Index("idx_addons_status", "addons", "status");
-        Index("idx_addons_type", "addons", "addon_type");
+        Create.PlatformIndex("idx_addons_project", "addons", "project_id");
+        Create.PlatformIndex("idx_addons_status", "addons", "status");
+        Create.PlatformIndex("idx_addons_type", "addons", "addon_type");
     }
 
     private void CreateCustomerProfiles()
@@ -318,11 +318,11 @@ public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
             .WithColumn("tax_id").AsString().Nullable()
             .Timestamps();
 
-        Create.UniqueConstraint("customer_profiles_organization_id_key").OnTable("customer_profiles").WithSchema(S).Column("organization_id");
+        Create.PlatformUnique("customer_profiles_organization_id_key", "customer_profiles", "organization_id");
 
-        Execute.Sql($"ALTER TABLE {S}.customer_profiles ADD CONSTRAINT customer_profiles_country_valid CHECK (country IS NULL OR country ~ '^[A-Z]{{2}}$');");
+        Execute.Sql("ALTER TABLE platform.customer_profiles ADD CONSTRAINT customer_profiles_country_valid CHECK (country IS NULL OR country ~ '^[A-Z]{2}$');");
 
-        Index("idx_customer_profiles_org", "customer_profiles", "organization_id");
+        Create.PlatformIndex("idx_customer_profiles_org", "customer_profiles", "organization_id");
     }
 
     private void CreateCredits()
@@ -336,15 +336,15 @@ public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
             .WithColumn("expires_at").AsDateTimeOffset().Nullable()
             .Timestamps();
 
-        Execute.Sql($"""
-            ALTER TABLE {S}.credits
+        Execute.Sql("""
+            ALTER TABLE platform.credits
               ADD CONSTRAINT credits_amount_valid CHECK (amount > 0),
               ADD CONSTRAINT credits_remaining_valid CHECK (remaining >= 0 AND remaining <= amount),
               ADD CONSTRAINT credits_status_valid CHECK (status IN ('active', 'consumed', 'expired'));
             """);
 
-        Index("idx_credits_org", "credits", "organization_id");
-        Execute.Sql($"CREATE INDEX idx_credits_expires ON {S}.credits (expires_at) WHERE expires_at IS NOT NULL;");
+        Create.PlatformIndex("idx_credits_org", "credits", "organization_id");
+        Execute.Sql("CREATE INDEX idx_credits_expires ON platform.credits (expires_at) WHERE expires_at IS NOT NULL;");
     }
 
     private void CreateDiskConfig()
@@ -358,17 +358,17 @@ public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
             .WithColumn("status").AsString().Nullable().WithDefaultValue("active")
             .Timestamps();
 
-        Create.UniqueConstraint("disk_config_project_id_key").OnTable("disk_config").WithSchema(S).Column("project_id");
+        Create.PlatformUnique("disk_config_project_id_key", "disk_config", "project_id");
 
-        Execute.Sql($"""
-            ALTER TABLE {S}.disk_config
+        Execute.Sql("""
+            ALTER TABLE platform.disk_config
               ADD CONSTRAINT disk_config_size_valid CHECK (size_gb >= 8 AND size_gb <= 10000),
               ADD CONSTRAINT disk_config_io_valid CHECK (io_budget >= 2400),
               ADD CONSTRAINT disk_config_autoscale_valid CHECK (NOT autoscale_enabled OR (autoscale_limit_gb IS NOT NULL AND autoscale_limit_gb > size_gb)),
               ADD CONSTRAINT disk_config_status_valid CHECK (status IN ('active', 'inactive', 'upgrading'));
             """);
 
-        Index("idx_disk_config_project", "disk_config", "project_id");
+        Create.PlatformIndex("idx_disk_config_project", "disk_config", "project_id");
     }
 
     private void CreateComputeConfig()
@@ -383,50 +383,50 @@ public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
             .WithColumn("status").AsString().Nullable().WithDefaultValue("active")
             .Timestamps();
 
-        Create.UniqueConstraint("compute_config_project_id_key").OnTable("compute_config").WithSchema(S).Column("project_id");
+        Create.PlatformUnique("compute_config_project_id_key", "compute_config", "project_id");
 
-        Execute.Sql($"""
-            ALTER TABLE {S}.compute_config
+        Execute.Sql("""
+            ALTER TABLE platform.compute_config
               ADD CONSTRAINT compute_config_instance_valid CHECK (instance_size IN (
                 'nano', 'micro', 'small', 'medium', 'large', 'xlarge', '2xlarge', '4xlarge', '8xlarge', '12xlarge', '16xlarge')),
               ADD CONSTRAINT compute_config_arch_valid CHECK (architecture IS NULL OR architecture IN ('arm', 'amd', 'x86_64')),
               ADD CONSTRAINT compute_config_status_valid CHECK (status IN ('active', 'inactive', 'upgrading'));
             """);
 
-        Index("idx_compute_config_project", "compute_config", "project_id");
-        Index("idx_compute_config_size", "compute_config", "instance_size");
+        Create.PlatformIndex("idx_compute_config_project", "compute_config", "project_id");
+        Create.PlatformIndex("idx_compute_config_size", "compute_config", "instance_size");
     }
 
     private void CreateFunctions()
     {
-        Execute.Sql($"""
-            CREATE FUNCTION {S}.get_active_subscription(org_id uuid) RETURNS {S}.subscriptions
+        Execute.Sql("""
+            CREATE FUNCTION platform.get_active_subscription(org_id uuid) RETURNS platform.subscriptions
             LANGUAGE sql STABLE
             AS $fn$
-              SELECT * FROM {S}.subscriptions WHERE organization_id = org_id AND status = 'active';
+              SELECT * FROM platform.subscriptions WHERE organization_id = org_id AND status = 'active';
             $fn$;
 
-            CREATE FUNCTION {S}.calculate_usage_cost(org_id uuid, start_period timestamptz, end_period timestamptz) RETURNS numeric
+            CREATE FUNCTION platform.calculate_usage_cost(org_id uuid, start_period timestamptz, end_period timestamptz) RETURNS numeric
             LANGUAGE sql STABLE
             AS $fn$
               SELECT coalesce(sum(cost), 0)
-              FROM {S}.usage_metrics
+              FROM platform.usage_metrics
               WHERE organization_id = org_id AND period_start >= start_period AND period_end <= end_period;
             $fn$;
 
-            CREATE FUNCTION {S}.get_available_credits(org_id uuid) RETURNS numeric
+            CREATE FUNCTION platform.get_available_credits(org_id uuid) RETURNS numeric
             LANGUAGE sql STABLE
             AS $fn$
               SELECT coalesce(sum(remaining), 0)
-              FROM {S}.credits
+              FROM platform.credits
               WHERE organization_id = org_id AND status = 'active' AND (expires_at IS NULL OR expires_at > now());
             $fn$;
 
-            CREATE FUNCTION {S}.is_free_tier(org_id uuid) RETURNS boolean
+            CREATE FUNCTION platform.is_free_tier(org_id uuid) RETURNS boolean
             LANGUAGE sql STABLE
             AS $fn$
               SELECT EXISTS (
-                SELECT 1 FROM {S}.subscriptions
+                SELECT 1 FROM platform.subscriptions
                 WHERE organization_id = org_id AND plan_id = 'tier_free' AND status = 'active');
             $fn$;
             """);
@@ -434,44 +434,44 @@ public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
 
     private void CreateViews()
     {
-        Execute.Sql($"""
-            CREATE VIEW {S}.subscriptions_with_orgs AS
+        Execute.Sql("""
+            CREATE VIEW platform.subscriptions_with_orgs AS
             SELECT s.id, s.organization_id, o.name AS organization_name, o.slug AS organization_slug,
                    s.plan_id, s.plan_name, s.status, s.billing_cycle_anchor, s.current_period_start, s.current_period_end,
                    s.next_invoice_at, s.usage_billing_enabled, s.spend_cap_enabled, s.spend_cap_amount, s.customer_balance,
                    s.billing_via_partner, s.billing_partner, s.stripe_customer_id, s.stripe_subscription_id,
                    s.created_at, s.updated_at
-            FROM {S}.subscriptions s
-            JOIN {S}.organizations o ON o.id = s.organization_id;
+            FROM platform.subscriptions s
+            JOIN platform.organizations o ON o.id = s.organization_id;
             """);
 
         // Reproduced as built (spec §12.23): projects and invoices are joined side by side, so outstanding_balance
         // counts each open invoice once per project of the organization.
-        Execute.Sql($"""
-            CREATE VIEW {S}.organization_billing_overview AS
+        Execute.Sql("""
+            CREATE VIEW platform.organization_billing_overview AS
             SELECT o.id AS organization_id, o.name AS organization_name, o.slug AS organization_slug,
                    s.plan_id, s.plan_name, s.status AS subscription_status, s.customer_balance,
                    count(DISTINCT p.id) AS project_count,
                    count(DISTINCT i.id) FILTER (WHERE i.status = 'open') AS open_invoices,
                    coalesce(sum(i.amount_due) FILTER (WHERE i.status = 'open'), 0) AS outstanding_balance,
-                   {S}.get_available_credits(o.id) AS available_credits
-            FROM {S}.organizations o
-            LEFT JOIN {S}.subscriptions s ON s.organization_id = o.id
-            LEFT JOIN {S}.projects p ON p.organization_id = o.id
-            LEFT JOIN {S}.invoices i ON i.organization_id = o.id
+                   platform.get_available_credits(o.id) AS available_credits
+            FROM platform.organizations o
+            LEFT JOIN platform.subscriptions s ON s.organization_id = o.id
+            LEFT JOIN platform.projects p ON p.organization_id = o.id
+            LEFT JOIN platform.invoices i ON i.organization_id = o.id
             GROUP BY o.id, o.name, o.slug, s.plan_id, s.plan_name, s.status, s.customer_balance;
             """);
 
-        Execute.Sql($"""
-            CREATE VIEW {S}.project_resources AS
+        Execute.Sql("""
+            CREATE VIEW platform.project_resources AS
             SELECT p.id AS project_id, p.ref AS project_ref, p.name AS project_name, p.organization_id, p.status AS project_status,
                    d.size_gb AS disk_size_gb, d.io_budget AS disk_io_budget, d.autoscale_enabled AS disk_autoscale,
                    c.instance_size, c.cpu_cores, c.memory_gb, c.architecture, c.is_dedicated,
                    count(a.id) FILTER (WHERE a.status = 'active') AS active_addons_count
-            FROM {S}.projects p
-            LEFT JOIN {S}.disk_config d ON d.project_id = p.id
-            LEFT JOIN {S}.compute_config c ON c.project_id = p.id
-            LEFT JOIN {S}.addons a ON a.project_id = p.id
+            FROM platform.projects p
+            LEFT JOIN platform.disk_config d ON d.project_id = p.id
+            LEFT JOIN platform.compute_config c ON c.project_id = p.id
+            LEFT JOIN platform.addons a ON a.project_id = p.id
             GROUP BY p.id, p.ref, p.name, p.organization_id, p.status, d.size_gb, d.io_budget, d.autoscale_enabled,
                      c.instance_size, c.cpu_cores, c.memory_gb, c.architecture, c.is_dedicated;
             """);
@@ -482,14 +482,6 @@ public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
         Create.Table(name).InSchema(S)
             .WithColumn("id").AsGuid().NotNullable().WithDefaultValue(NewUuid).PrimaryKey($"{name}_pkey");
 
-    private void Index(string name, string table, params string[] columns)
-    {
-        var index = Create.Index(name).OnTable(table).InSchema(S);
-        foreach (var column in columns)
-        {
-            index.OnColumn(column).Ascending();
-        }
-    }
 }
 
 internal static class M002TableExtensions

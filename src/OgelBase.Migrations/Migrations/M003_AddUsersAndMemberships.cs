@@ -16,8 +16,8 @@ public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
     private const string S = Platform.Schema;
 
     /// <summary>
-    /// Table comments as this migration leaves them. Migration 005 replaces three of them and its Down
-    /// puts these back, so they live in one place.
+    /// Table comments as this migration leaves them. Migration 005 replaces three of them; its Down writes these
+    /// texts back from its own copy, since no migration calls another's code.
     /// </summary>
     public static class TableComments
     {
@@ -96,21 +96,6 @@ public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
         Create.Table(table).InSchema(S)
             .WithColumn("id").AsGuid().NotNullable().PrimaryKey(table + "_pkey").WithDefaultValue(RawSql.Insert("uuid_generate_v4()"));
 
-    private void Check(string table, string name, string expression) =>
-        Execute.Sql($"ALTER TABLE platform.{table} ADD CONSTRAINT {name} CHECK ({expression});");
-
-    private void Unique(string table, string name, params string[] columns) =>
-        Create.UniqueConstraint(name).OnTable(table).WithSchema(S).Columns(columns);
-
-    private void Index(string table, string name, params string[] columns)
-    {
-        var index = Create.Index(name).OnTable(table).InSchema(S);
-        foreach (var column in columns)
-        {
-            index.OnColumn(column).Ascending();
-        }
-    }
-
     private static readonly RawSql Now = RawSql.Insert("now()");
 
     private void CreateUsers()
@@ -132,17 +117,17 @@ public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
             .WithColumn("created_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now)
             .WithColumn("updated_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now);
 
-        Unique("users", "users_email_key", "email");
-        Unique("users", "users_username_key", "username");
-        Check("users", "users_email_format", @"email ~ '^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$'");
-        Check("users", "users_username_format", "username IS NULL OR username ~ '^[a-zA-Z0-9_-]{3,50}$'");
-        Check("users", "users_phone_format", @"phone IS NULL OR phone ~ '^\+?[1-9]\d{1,14}$'");
+        Create.PlatformUnique("users_email_key", "users", "email");
+        Create.PlatformUnique("users_username_key", "users", "username");
+        Execute.PlatformCheck("users_email_format", "users", @"email ~ '^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$'");
+        Execute.PlatformCheck("users_username_format", "users", "username IS NULL OR username ~ '^[a-zA-Z0-9_-]{3,50}$'");
+        Execute.PlatformCheck("users_phone_format", "users", @"phone IS NULL OR phone ~ '^\+?[1-9]\d{1,14}$'");
 
         Execute.Sql("""
             CREATE INDEX idx_users_email ON platform.users (email) WHERE deleted_at IS NULL;
             CREATE INDEX idx_users_username ON platform.users (username) WHERE deleted_at IS NULL;
             """);
-        Index("users", "idx_users_created_at", "created_at");
+        Create.PlatformIndex("idx_users_created_at", "users", "created_at");
         Execute.Sql("CREATE INDEX idx_users_last_sign_in ON platform.users (last_sign_in_at DESC);");
     }
 
@@ -159,13 +144,13 @@ public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
             .WithColumn("last_activity_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now)
             .WithColumn("created_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now);
 
-        Unique("user_sessions", "user_sessions_token_key", "token");
-        Unique("user_sessions", "user_sessions_refresh_token_key", "refresh_token");
-        Check("user_sessions", "sessions_expires_valid", "expires_at > created_at");
+        Create.PlatformUnique("user_sessions_token_key", "user_sessions", "token");
+        Create.PlatformUnique("user_sessions_refresh_token_key", "user_sessions", "refresh_token");
+        Execute.PlatformCheck("sessions_expires_valid", "user_sessions", "expires_at > created_at");
 
-        Index("user_sessions", "idx_user_sessions_user", "user_id");
-        Index("user_sessions", "idx_user_sessions_token", "token", "expires_at");
-        Index("user_sessions", "idx_user_sessions_expires", "expires_at");
+        Create.PlatformIndex("idx_user_sessions_user", "user_sessions", "user_id");
+        Create.PlatformIndex("idx_user_sessions_token", "user_sessions", "token", "expires_at");
+        Create.PlatformIndex("idx_user_sessions_expires", "user_sessions", "expires_at");
         Execute.Sql("CREATE INDEX idx_user_sessions_activity ON platform.user_sessions (last_activity_at DESC);");
     }
 
@@ -184,8 +169,8 @@ public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
             .WithColumn("created_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now)
             .WithColumn("updated_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now);
 
-        Unique("organization_members", "organization_members_organization_id_user_id_key", "organization_id", "user_id");
-        Check("organization_members", "organization_members_role_check",
+        Create.PlatformUnique("organization_members_organization_id_user_id_key", "organization_members", "organization_id", "user_id");
+        Execute.PlatformCheck("organization_members_role_check", "organization_members",
             "role = ANY (ARRAY['owner'::text, 'admin'::text, 'developer'::text, 'billing_admin'::text, 'member'::text])");
 
         // Production's copy of this table predates the invitation columns and was patched in place. The table
@@ -208,9 +193,9 @@ public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
             $patch$;
             """);
 
-        Index("organization_members", "idx_organization_members_org", "organization_id");
-        Index("organization_members", "idx_organization_members_user", "user_id");
-        Index("organization_members", "idx_organization_members_role", "role");
+        Create.PlatformIndex("idx_organization_members_org", "organization_members", "organization_id");
+        Create.PlatformIndex("idx_organization_members_user", "organization_members", "user_id");
+        Create.PlatformIndex("idx_organization_members_role", "organization_members", "role");
         Execute.Sql("CREATE INDEX idx_organization_members_invited ON platform.organization_members (invited_at) WHERE joined_at IS NULL;");
     }
 
@@ -227,13 +212,13 @@ public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
             .WithColumn("created_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now)
             .WithColumn("updated_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now);
 
-        Unique("project_members", "project_members_project_id_user_id_key", "project_id", "user_id");
-        Check("project_members", "project_members_role_check",
+        Create.PlatformUnique("project_members_project_id_user_id_key", "project_members", "project_id", "user_id");
+        Execute.PlatformCheck("project_members_role_check", "project_members",
             "role = ANY (ARRAY['owner'::text, 'admin'::text, 'developer'::text, 'read_only'::text])");
 
-        Index("project_members", "idx_project_members_project", "project_id");
-        Index("project_members", "idx_project_members_user", "user_id");
-        Index("project_members", "idx_project_members_role", "role");
+        Create.PlatformIndex("idx_project_members_project", "project_members", "project_id");
+        Create.PlatformIndex("idx_project_members_user", "project_members", "user_id");
+        Create.PlatformIndex("idx_project_members_role", "project_members", "role");
     }
 
     private void CreateBillingPlans()
@@ -253,9 +238,9 @@ public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
             .WithColumn("created_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now)
             .WithColumn("updated_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now);
 
-        Check("billing_plans", "billing_plans_price_valid", "price >= 0::numeric");
-        Check("billing_plans", "billing_plans_interval_check", "\"interval\" = ANY (ARRAY['month'::text, 'year'::text])");
-        Index("billing_plans", "idx_billing_plans_active", "active", "sort_order");
+        Execute.PlatformCheck("billing_plans_price_valid", "billing_plans", "price >= 0::numeric");
+        Execute.PlatformCheck("billing_plans_interval_check", "billing_plans", "\"interval\" = ANY (ARRAY['month'::text, 'year'::text])");
+        Create.PlatformIndex("idx_billing_plans_active", "billing_plans", "active", "sort_order");
 
         // Catalogue rows, not tenant data: an operator's later edits to a plan survive a re-run.
         Execute.Sql("""
@@ -292,16 +277,16 @@ public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
             .WithColumn("created_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now)
             .WithColumn("updated_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now);
 
-        Unique("project_addons", "project_addons_project_id_addon_id_key", "project_id", "addon_id");
+        Create.PlatformUnique("project_addons_project_id_addon_id_key", "project_addons", "project_id", "addon_id");
         // Production carries the same rule twice (defect §12.37); both names exist there, so both exist here.
-        Check("project_addons", "project_addons_quantity_check", "quantity > 0");
-        Check("project_addons", "project_addons_status_check",
+        Execute.PlatformCheck("project_addons_quantity_check", "project_addons", "quantity > 0");
+        Execute.PlatformCheck("project_addons_status_check", "project_addons",
             "status = ANY (ARRAY['active'::text, 'inactive'::text, 'pending'::text, 'cancelled'::text])");
-        Check("project_addons", "project_addons_quantity_valid", "quantity > 0");
+        Execute.PlatformCheck("project_addons_quantity_valid", "project_addons", "quantity > 0");
 
-        Index("project_addons", "idx_project_addons_project", "project_id");
-        Index("project_addons", "idx_project_addons_status", "status");
-        Index("project_addons", "idx_project_addons_addon_id", "addon_id");
+        Create.PlatformIndex("idx_project_addons_project", "project_addons", "project_id");
+        Create.PlatformIndex("idx_project_addons_status", "project_addons", "status");
+        Create.PlatformIndex("idx_project_addons_addon_id", "project_addons", "addon_id");
         Execute.Sql("CREATE INDEX idx_project_addons_active ON platform.project_addons (project_id, status) WHERE status = 'active';");
     }
 
@@ -321,13 +306,13 @@ public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
             .WithColumn("query_count").AsInt32().Nullable()
             .WithColumn("created_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now);
 
-        Check("project_metrics", "project_metrics_cpu_usage_check", "cpu_usage >= 0::numeric AND cpu_usage <= 100::numeric");
-        Check("project_metrics", "project_metrics_memory_usage_check", "memory_usage >= 0::numeric AND memory_usage <= 100::numeric");
-        Check("project_metrics", "project_metrics_disk_usage_gb_check", "disk_usage_gb >= 0::numeric");
-        Check("project_metrics", "project_metrics_network_in_bytes_check", "network_in_bytes >= 0");
-        Check("project_metrics", "project_metrics_network_out_bytes_check", "network_out_bytes >= 0");
-        Check("project_metrics", "project_metrics_active_connections_check", "active_connections >= 0");
-        Check("project_metrics", "project_metrics_query_count_check", "query_count >= 0");
+        Execute.PlatformCheck("project_metrics_cpu_usage_check", "project_metrics", "cpu_usage >= 0::numeric AND cpu_usage <= 100::numeric");
+        Execute.PlatformCheck("project_metrics_memory_usage_check", "project_metrics", "memory_usage >= 0::numeric AND memory_usage <= 100::numeric");
+        Execute.PlatformCheck("project_metrics_disk_usage_gb_check", "project_metrics", "disk_usage_gb >= 0::numeric");
+        Execute.PlatformCheck("project_metrics_network_in_bytes_check", "project_metrics", "network_in_bytes >= 0");
+        Execute.PlatformCheck("project_metrics_network_out_bytes_check", "project_metrics", "network_out_bytes >= 0");
+        Execute.PlatformCheck("project_metrics_active_connections_check", "project_metrics", "active_connections >= 0");
+        Execute.PlatformCheck("project_metrics_query_count_check", "project_metrics", "query_count >= 0");
 
         Execute.Sql("""
             CREATE INDEX idx_project_metrics_project_timestamp ON platform.project_metrics (project_id, "timestamp" DESC);
@@ -349,15 +334,15 @@ public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
             .WithColumn("accepted_at").AsCustom("timestamptz").Nullable()
             .WithColumn("created_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now);
 
-        Unique("organization_invitations", "organization_invitations_token_key", "token");
-        Check("organization_invitations", "organization_invitations_role_check",
+        Create.PlatformUnique("organization_invitations_token_key", "organization_invitations", "token");
+        Execute.PlatformCheck("organization_invitations_role_check", "organization_invitations",
             "role = ANY (ARRAY['owner'::text, 'admin'::text, 'developer'::text, 'billing_admin'::text, 'member'::text])");
-        Check("organization_invitations", "invitations_email_format", @"invited_email ~ '^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$'");
-        Check("organization_invitations", "invitations_expires_valid", "expires_at > created_at");
+        Execute.PlatformCheck("invitations_email_format", "organization_invitations", @"invited_email ~ '^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$'");
+        Execute.PlatformCheck("invitations_expires_valid", "organization_invitations", "expires_at > created_at");
 
-        Index("organization_invitations", "idx_org_invitations_org", "organization_id");
+        Create.PlatformIndex("idx_org_invitations_org", "organization_invitations", "organization_id");
         Execute.Sql("CREATE INDEX idx_org_invitations_token ON platform.organization_invitations (token) WHERE accepted_at IS NULL;");
-        Index("organization_invitations", "idx_org_invitations_email", "invited_email");
+        Create.PlatformIndex("idx_org_invitations_email", "organization_invitations", "invited_email");
         Execute.Sql("CREATE INDEX idx_org_invitations_pending ON platform.organization_invitations (organization_id, expires_at) WHERE accepted_at IS NULL;");
     }
 
@@ -377,8 +362,8 @@ public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
             .WithColumn("revoked_at").AsCustom("timestamptz").Nullable()
             .WithColumn("created_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now);
 
-        Unique("api_keys", "api_keys_key_hash_key", "key_hash");
-        Check("api_keys", "api_keys_name_not_empty", "length(TRIM(BOTH FROM name)) > 0");
+        Create.PlatformUnique("api_keys_key_hash_key", "api_keys", "key_hash");
+        Execute.PlatformCheck("api_keys_name_not_empty", "api_keys", "length(TRIM(BOTH FROM name)) > 0");
 
         Execute.Sql("""
             CREATE INDEX idx_api_keys_org ON platform.api_keys (organization_id) WHERE revoked_at IS NULL;
@@ -407,9 +392,9 @@ public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
             .WithColumn("severity").AsCustom("text").Nullable().WithDefaultValue("info")
             .WithColumn("created_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now);
 
-        Check("audit_logs", "audit_logs_severity_check",
+        Execute.PlatformCheck("audit_logs_severity_check", "audit_logs",
             "severity = ANY (ARRAY['info'::text, 'warning'::text, 'error'::text, 'critical'::text])");
-        Check("audit_logs", "audit_logs_event_type_format", @"event_type ~ '^[a-z_]+\.[a-z_]+$'");
+        Execute.PlatformCheck("audit_logs_event_type_format", "audit_logs", @"event_type ~ '^[a-z_]+\.[a-z_]+$'");
 
         Execute.Sql("""
             CREATE INDEX idx_audit_logs_org_created ON platform.audit_logs (organization_id, created_at DESC);
@@ -432,11 +417,11 @@ public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
             .WithColumn("created_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now)
             .WithColumn("updated_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now);
 
-        Unique("feature_flags", "feature_flags_flag_key_key", "flag_key");
-        Check("feature_flags", "feature_flags_rollout_percentage_check", "rollout_percentage >= 0 AND rollout_percentage <= 100");
-        Check("feature_flags", "feature_flags_key_format", "flag_key ~ '^[a-z0-9_]+$'");
-        Index("feature_flags", "idx_feature_flags_key", "flag_key");
-        Index("feature_flags", "idx_feature_flags_enabled", "enabled");
+        Create.PlatformUnique("feature_flags_flag_key_key", "feature_flags", "flag_key");
+        Execute.PlatformCheck("feature_flags_rollout_percentage_check", "feature_flags", "rollout_percentage >= 0 AND rollout_percentage <= 100");
+        Execute.PlatformCheck("feature_flags_key_format", "feature_flags", "flag_key ~ '^[a-z0-9_]+$'");
+        Create.PlatformIndex("idx_feature_flags_key", "feature_flags", "flag_key");
+        Create.PlatformIndex("idx_feature_flags_enabled", "feature_flags", "enabled");
 
         NewTable("organization_feature_flags")
             .WithColumn("organization_id").AsGuid().NotNullable()
@@ -447,9 +432,9 @@ public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
             .WithColumn("created_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now)
             .WithColumn("updated_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now);
 
-        Unique("organization_feature_flags", "organization_feature_flags_organization_id_flag_id_key", "organization_id", "flag_id");
-        Index("organization_feature_flags", "idx_org_feature_flags_org", "organization_id");
-        Index("organization_feature_flags", "idx_org_feature_flags_flag", "flag_id");
+        Create.PlatformUnique("organization_feature_flags_organization_id_flag_id_key", "organization_feature_flags", "organization_id", "flag_id");
+        Create.PlatformIndex("idx_org_feature_flags_org", "organization_feature_flags", "organization_id");
+        Create.PlatformIndex("idx_org_feature_flags_flag", "organization_feature_flags", "flag_id");
     }
 
     /// <summary>Trigger name and table, in creation order; Down drops them in reverse.</summary>
@@ -568,9 +553,7 @@ public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
         ];
         foreach (var (table, comment) in comments)
         {
-            Execute.Sql($"COMMENT ON TABLE platform.{table} IS {Literal(comment)};");
+            Execute.Sql($"COMMENT ON TABLE platform.{table} IS {Platform.Literal(comment)};");
         }
     }
-
-    internal static string Literal(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
 }

@@ -13,9 +13,11 @@ namespace OgelBase.Migrations.Migrations;
 /// Unlike the original, a re-run changes nothing that already exists, and the membership is only written
 /// when its user exists (production has the org and project but never got the membership).
 /// </summary>
-[Migration(4, "seed the Lancio organization and its BlackWhale project")]
+[Migration(Version, "seed the Lancio organization and its BlackWhale project")]
 public sealed class M004_SeedLancioOrganization : Migration, IRollbackManifest
 {
+    private const long Version = 4;
+
     public const string OrganizationSlug = "lancio";
     public const string OrganizationName = "Lancio";
     public const string ProjectRef = "blackwhale-prod";

@@ -11,9 +11,10 @@ namespace OgelBase.Migrations.Migrations;
 /// The three functions are kept as built: SECURITY DEFINER without a pinned search_path (migration 10 pins
 /// it), and log_audit_event writes to the entity columns of the shadowed table, so it fails on every call.
 /// </summary>
-[Migration(5, "audit helpers, extra indexes and project resource columns")]
+[Migration(Version, "audit helpers, extra indexes and project resource columns")]
 public sealed class M005_AddAuditHelpersAndProjectResources : Migration, IRollbackManifest
 {
+    private const long Version = 5;
     private const string S = Platform.Schema;
 
     public IReadOnlyList<RemovedObject> RemovedByDown { get; } =
@@ -25,8 +26,8 @@ public sealed class M005_AddAuditHelpersAndProjectResources : Migration, IRollba
 
     public override void Up()
     {
-        Create.Index("idx_audit_logs_user_id").OnTable("audit_logs").InSchema(S).OnColumn("user_id").Ascending();
-        Create.Index("idx_audit_logs_action").OnTable("audit_logs").InSchema(S).OnColumn("action").Ascending();
+        Create.PlatformIndex("idx_audit_logs_user_id", "audit_logs", "user_id");
+        Create.PlatformIndex("idx_audit_logs_action", "audit_logs", "action");
         // Same definition as 003's idx_audit_logs_created (defect §12.38); production has both.
         Execute.Sql("CREATE INDEX idx_audit_logs_created_at ON platform.audit_logs (created_at DESC);");
         Execute.Sql("""
@@ -35,7 +36,7 @@ public sealed class M005_AddAuditHelpersAndProjectResources : Migration, IRollba
             """);
 
         // Duplicates 003's idx_project_addons_project, as in production.
-        Create.Index("idx_project_addons_project_id").OnTable("project_addons").InSchema(S).OnColumn("project_id").Ascending();
+        Create.PlatformIndex("idx_project_addons_project_id", "project_addons", "project_id");
         Execute.Sql("""
             COMMENT ON TABLE platform.project_addons IS 'Paid extras attached to a project, such as PITR, a custom domain or a larger instance.';
             COMMENT ON COLUMN platform.project_addons.addon_variant IS 'Which size or tier of the add-on was chosen.';
@@ -135,12 +136,13 @@ public sealed class M005_AddAuditHelpersAndProjectResources : Migration, IRollba
         Delete.Index("idx_audit_logs_action").OnTable("audit_logs").InSchema(S);
         Delete.Index("idx_audit_logs_user_id").OnTable("audit_logs").InSchema(S);
 
-        Execute.Sql($"""
-            COMMENT ON TABLE platform.audit_logs IS {M003_AddUsersAndMemberships.Literal(M003_AddUsersAndMemberships.TableComments.AuditLogs)};
+        // The table comments as 003 set them.
+        Execute.Sql("""
+            COMMENT ON TABLE platform.audit_logs IS 'Security and activity events across organizations, projects and users.';
             COMMENT ON COLUMN platform.audit_logs.action IS NULL;
-            COMMENT ON TABLE platform.project_addons IS {M003_AddUsersAndMemberships.Literal(M003_AddUsersAndMemberships.TableComments.ProjectAddons)};
+            COMMENT ON TABLE platform.project_addons IS 'Add-ons switched on for a project, with quantity and unit price.';
             COMMENT ON COLUMN platform.project_addons.addon_variant IS NULL;
-            COMMENT ON TABLE platform.project_metrics IS {M003_AddUsersAndMemberships.Literal(M003_AddUsersAndMemberships.TableComments.ProjectMetrics)};
+            COMMENT ON TABLE platform.project_metrics IS 'Time series of resource usage samples per project.';
             COMMENT ON COLUMN platform.project_metrics.cpu_usage IS NULL;
             COMMENT ON COLUMN platform.project_metrics.memory_usage IS NULL;
             COMMENT ON COLUMN platform.project_metrics.disk_io_budget IS NULL;

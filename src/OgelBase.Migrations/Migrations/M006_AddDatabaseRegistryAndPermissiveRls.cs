@@ -15,9 +15,11 @@ namespace OgelBase.Migrations.Migrations;
 /// ciphertext, a SECURITY DEFINER function without search_path, EXECUTE left to PUBLIC): later versions fix them,
 /// and the catalog has to match what production holds until then.
 /// </summary>
-[Migration(6, "platform.databases registry, Railway registration, permissive RLS")]
+[Migration(Version, "platform.databases registry, Railway registration, permissive RLS")]
 public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollbackManifest
 {
+    private const long Version = 6;
+
     public const string RailwayMongoName = "Railway MongoDB";
     public const string RailwayRedisName = "Railway Redis";
 
@@ -68,32 +70,32 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollb
         // No CASCADE anywhere: an object someone else built on top of these must stop the rollback, not vanish.
         foreach (var table in RlsTables)
         {
-            Execute.Sql($"DROP POLICY permissive_all_{table} ON {S}.{table}");
+            Execute.Sql($"DROP POLICY permissive_all_{table} ON platform.{table}");
         }
 
         foreach (var table in RlsTables)
         {
-            Execute.Sql($"ALTER TABLE {S}.{table} DISABLE ROW LEVEL SECURITY");
+            Execute.Sql($"ALTER TABLE platform.{table} DISABLE ROW LEVEL SECURITY");
         }
 
-        Execute.Sql($"DROP FUNCTION {S}.test_rls_policies()");
-        Execute.Sql($"DROP FUNCTION {S}.verify_rls_enabled()");
+        Execute.Sql("DROP FUNCTION platform.test_rls_policies()");
+        Execute.Sql("DROP FUNCTION platform.verify_rls_enabled()");
 
-        Execute.Sql($"DROP VIEW {S}.databases_with_connection_strings");
-        Execute.Sql($"DROP VIEW {S}.databases_safe");
-        Execute.Sql($"DROP TRIGGER encrypt_database_connection_string_trigger ON {S}.databases");
-        Execute.Sql($"DROP TRIGGER update_databases_updated_at ON {S}.databases");
-        Execute.Sql($"DROP FUNCTION {S}.update_database_health(uuid, text, text)");
-        Execute.Sql($"DROP FUNCTION {S}.get_project_databases(uuid, text)");
-        Execute.Sql($"DROP FUNCTION {S}.decrypt_database_connection_string(uuid)");
-        Execute.Sql($"DROP FUNCTION {S}.encrypt_database_connection_string()");
+        Execute.Sql("DROP VIEW platform.databases_with_connection_strings");
+        Execute.Sql("DROP VIEW platform.databases_safe");
+        Execute.Sql("DROP TRIGGER encrypt_database_connection_string_trigger ON platform.databases");
+        Execute.Sql("DROP TRIGGER update_databases_updated_at ON platform.databases");
+        Execute.Sql("DROP FUNCTION platform.update_database_health(uuid, text, text)");
+        Execute.Sql("DROP FUNCTION platform.get_project_databases(uuid, text)");
+        Execute.Sql("DROP FUNCTION platform.decrypt_database_connection_string(uuid)");
+        Execute.Sql("DROP FUNCTION platform.encrypt_database_connection_string()");
         foreach (var index in SecondaryIndexes)
         {
-            Execute.Sql($"DROP INDEX {S}.{index}");
+            Execute.Sql($"DROP INDEX platform.{index}");
         }
 
-        Execute.Sql($"DROP TABLE {S}.databases");
-        Execute.Sql(CreatedObjects.DropExtensionIfCreated("pgcrypto", 6));
+        Execute.Sql("DROP TABLE platform.databases");
+        Execute.Sql(CreatedObjects.DropExtensionIfCreated("pgcrypto", Version));
     }
 
     private static readonly string[] SecondaryIndexes =
@@ -120,7 +122,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollb
 
     private void UpPartA()
     {
-        Execute.Sql(CreatedObjects.CreateExtensionIfAbsent("pgcrypto", 6));
+        Execute.Sql(CreatedObjects.CreateExtensionIfAbsent("pgcrypto", Version));
 
         Create.Table(Table).InSchema(S)
             .WithColumn("id").AsGuid().NotNullable().PrimaryKey("databases_pkey").WithDefaultValue(RawSql.Insert("gen_random_uuid()"))
@@ -145,8 +147,8 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollb
             .WithColumn("created_at").AsCustom("timestamp with time zone").NotNullable().WithDefaultValue(RawSql.Insert("now()"))
             .WithColumn("updated_at").AsCustom("timestamp with time zone").NotNullable().WithDefaultValue(RawSql.Insert("now()"));
 
-        Execute.Sql($"""
-            ALTER TABLE {S}.databases
+        Execute.Sql("""
+            ALTER TABLE platform.databases
               ADD CONSTRAINT databases_name_not_empty CHECK (length(trim(name)) > 0),
               ADD CONSTRAINT databases_type_check CHECK (type IN ('mongodb', 'redis', 'postgresql')),
               ADD CONSTRAINT databases_host_not_empty CHECK (length(trim(host)) > 0),
@@ -157,19 +159,18 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollb
                 CHECK (health_check_status IS NULL OR health_check_status IN ('healthy', 'unhealthy', 'unknown'))
             """);
 
-        Create.Index("idx_databases_project_id").OnTable(Table).InSchema(S).OnColumn("project_id");
-        Create.Index("idx_databases_type").OnTable(Table).InSchema(S).OnColumn("type");
-        Create.Index("idx_databases_status").OnTable(Table).InSchema(S).OnColumn("status");
-        Create.Index("idx_databases_project_type_status").OnTable(Table).InSchema(S)
-            .OnColumn("project_id").Ascending().OnColumn("type").Ascending().OnColumn("status").Ascending();
-        Execute.Sql($"CREATE INDEX idx_databases_health_check ON {S}.databases (health_check_status, last_health_check_at) WHERE health_check_status IS NOT NULL");
-        Execute.Sql($"CREATE INDEX idx_databases_created_at ON {S}.databases (created_at DESC)");
-        Execute.Sql($"CREATE INDEX idx_databases_updated_at ON {S}.databases (updated_at DESC)");
+        Create.PlatformIndex("idx_databases_project_id", Table, "project_id");
+        Create.PlatformIndex("idx_databases_type", Table, "type");
+        Create.PlatformIndex("idx_databases_status", Table, "status");
+        Create.PlatformIndex("idx_databases_project_type_status", Table, "project_id", "type", "status");
+        Execute.Sql("CREATE INDEX idx_databases_health_check ON platform.databases (health_check_status, last_health_check_at) WHERE health_check_status IS NOT NULL");
+        Execute.Sql("CREATE INDEX idx_databases_created_at ON platform.databases (created_at DESC)");
+        Execute.Sql("CREATE INDEX idx_databases_updated_at ON platform.databases (updated_at DESC)");
 
         // The key is derived from the row's own project id and a constant; production rows were encrypted with
         // exactly this derivation, so it cannot change here without re-encrypting them.
-        Execute.Sql($$"""
-            CREATE FUNCTION {{S}}.encrypt_database_connection_string() RETURNS trigger
+        Execute.Sql("""
+            CREATE FUNCTION platform.encrypt_database_connection_string() RETURNS trigger
             LANGUAGE plpgsql AS $fn$
             DECLARE
               v_key text;
@@ -184,15 +185,15 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollb
             $fn$
             """);
 
-        Execute.Sql($$"""
-            CREATE FUNCTION {{S}}.decrypt_database_connection_string(p_database_id uuid) RETURNS text
+        Execute.Sql("""
+            CREATE FUNCTION platform.decrypt_database_connection_string(p_database_id uuid) RETURNS text
             LANGUAGE plpgsql SECURITY DEFINER AS $fn$
             DECLARE
               v_ciphertext bytea;
               v_project_id uuid;
             BEGIN
               SELECT d.connection_string_encrypted, d.project_id INTO v_ciphertext, v_project_id
-              FROM {{S}}.databases d
+              FROM platform.databases d
               WHERE d.id = p_database_id;
 
               IF v_ciphertext IS NULL THEN
@@ -204,8 +205,8 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollb
             $fn$
             """);
 
-        Execute.Sql($$"""
-            CREATE FUNCTION {{S}}.get_project_databases(p_project_id uuid, p_type text DEFAULT NULL)
+        Execute.Sql("""
+            CREATE FUNCTION platform.get_project_databases(p_project_id uuid, p_type text DEFAULT NULL)
             RETURNS TABLE(id uuid, project_id uuid, name text, type text, host text, port integer, database text,
                           ssl_enabled boolean, config jsonb, status text, health_check_status text,
                           last_health_check_at timestamp with time zone, created_at timestamp with time zone,
@@ -215,7 +216,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollb
               RETURN QUERY
               SELECT d.id, d.project_id, d.name, d.type, d.host, d.port, d.database, d.ssl_enabled, d.config, d.status,
                      d.health_check_status, d.last_health_check_at, d.created_at, d.updated_at
-              FROM {{S}}.databases d
+              FROM platform.databases d
               WHERE d.project_id = p_project_id
                 AND (p_type IS NULL OR d.type = p_type)
                 AND d.status <> 'inactive'
@@ -224,12 +225,12 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollb
             $fn$
             """);
 
-        Execute.Sql($$"""
-            CREATE FUNCTION {{S}}.update_database_health(p_database_id uuid, p_health_status text, p_error_message text DEFAULT NULL)
+        Execute.Sql("""
+            CREATE FUNCTION platform.update_database_health(p_database_id uuid, p_health_status text, p_error_message text DEFAULT NULL)
             RETURNS boolean
             LANGUAGE plpgsql AS $fn$
             BEGIN
-              UPDATE {{S}}.databases
+              UPDATE platform.databases
               SET health_check_status = p_health_status,
                   last_health_check_at = now(),
                   health_check_error = p_error_message,
@@ -240,20 +241,20 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollb
             $fn$
             """);
 
-        Execute.Sql($"CREATE TRIGGER update_databases_updated_at BEFORE UPDATE ON {S}.databases FOR EACH ROW EXECUTE FUNCTION {S}.update_updated_at_column()");
-        Execute.Sql($"CREATE TRIGGER encrypt_database_connection_string_trigger BEFORE INSERT OR UPDATE ON {S}.databases FOR EACH ROW EXECUTE FUNCTION {S}.encrypt_database_connection_string()");
+        Execute.Sql("CREATE TRIGGER update_databases_updated_at BEFORE UPDATE ON platform.databases FOR EACH ROW EXECUTE FUNCTION platform.update_updated_at_column()");
+        Execute.Sql("CREATE TRIGGER encrypt_database_connection_string_trigger BEFORE INSERT OR UPDATE ON platform.databases FOR EACH ROW EXECUTE FUNCTION platform.encrypt_database_connection_string()");
 
-        Execute.Sql($"""
-            CREATE VIEW {S}.databases_with_connection_strings AS
+        Execute.Sql("""
+            CREATE VIEW platform.databases_with_connection_strings AS
             SELECT id, project_id, name, type, host, port, database, username, password,
-                   {S}.decrypt_database_connection_string(id) AS connection_string_decrypted,
+                   platform.decrypt_database_connection_string(id) AS connection_string_decrypted,
                    ssl_enabled, config, metadata, status, health_check_status, last_health_check_at,
                    health_check_error, created_at, updated_at
-            FROM {S}.databases
+            FROM platform.databases
             """);
 
-        Execute.Sql($"""
-            CREATE VIEW {S}.databases_safe AS
+        Execute.Sql("""
+            CREATE VIEW platform.databases_safe AS
             SELECT id, project_id, name, type, host, port, database, ssl_enabled, config, metadata, status,
                    health_check_status, last_health_check_at, created_at, updated_at,
                    CASE type
@@ -262,26 +263,26 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollb
                      WHEN 'postgresql' THEN 'postgresql://' || host || ':' || port
                      ELSE NULL
                    END AS connection_string_masked
-            FROM {S}.databases
+            FROM platform.databases
             """);
 
         CommentsPartA();
 
         // As built: the schema grant repeats 001's, and the grants to postgres restrict nothing because
         // PUBLIC keeps its default EXECUTE (see the schema history; a later version revokes it).
-        Execute.Sql($"GRANT USAGE ON SCHEMA {S} TO PUBLIC");
-        Execute.Sql($"GRANT SELECT ON {S}.databases_safe TO PUBLIC");
-        Execute.Sql($"GRANT EXECUTE ON FUNCTION {S}.get_project_databases(uuid, text) TO PUBLIC");
+        Execute.Sql("GRANT USAGE ON SCHEMA platform TO PUBLIC");
+        Execute.Sql("GRANT SELECT ON platform.databases_safe TO PUBLIC");
+        Execute.Sql("GRANT EXECUTE ON FUNCTION platform.get_project_databases(uuid, text) TO PUBLIC");
 
         // Managed servers do not always have a role named postgres; there these grants have no one to go to.
-        Execute.Sql($"""
+        Execute.Sql("""
             DO $ogel$
             BEGIN
               IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'postgres') THEN
-                GRANT SELECT, INSERT, UPDATE, DELETE ON {S}.databases TO postgres;
-                GRANT SELECT ON {S}.databases_with_connection_strings TO postgres;
-                GRANT EXECUTE ON FUNCTION {S}.update_database_health(uuid, text, text) TO postgres;
-                GRANT EXECUTE ON FUNCTION {S}.decrypt_database_connection_string(uuid) TO postgres;
+                GRANT SELECT, INSERT, UPDATE, DELETE ON platform.databases TO postgres;
+                GRANT SELECT ON platform.databases_with_connection_strings TO postgres;
+                GRANT EXECUTE ON FUNCTION platform.update_database_health(uuid, text, text) TO postgres;
+                GRANT EXECUTE ON FUNCTION platform.decrypt_database_connection_string(uuid) TO postgres;
               ELSE
                 RAISE NOTICE 'role postgres does not exist; the grants of migration 006 to it were skipped';
               END IF;
@@ -292,7 +293,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollb
 
     private void CommentsPartA()
     {
-        Execute.Sql($"COMMENT ON TABLE {S}.databases IS 'Additional databases (MongoDB, Redis, PostgreSQL) a project uses, with connection details and health state.'");
+        Execute.Sql("COMMENT ON TABLE platform.databases IS 'Additional databases (MongoDB, Redis, PostgreSQL) a project uses, with connection details and health state.'");
 
         (string Column, string Text)[] columns =
         [
@@ -317,31 +318,31 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollb
         ];
         foreach (var (column, text) in columns)
         {
-            Execute.Sql($"COMMENT ON COLUMN {S}.databases.{column} IS '{text}'");
+            Execute.Sql($"COMMENT ON COLUMN platform.databases.{column} IS '{text}'");
         }
 
-        Execute.Sql($"COMMENT ON VIEW {S}.databases_with_connection_strings IS 'Registered databases with the connection string decrypted; for trusted server-side callers.'");
-        Execute.Sql($"COMMENT ON VIEW {S}.databases_safe IS 'Registered databases without credentials; the connection string is reduced to scheme, host and port.'");
-        Execute.Sql($"COMMENT ON FUNCTION {S}.encrypt_database_connection_string() IS 'Trigger: keeps connection_string_encrypted in step with connection_string.'");
-        Execute.Sql($"COMMENT ON FUNCTION {S}.decrypt_database_connection_string(uuid) IS 'Returns the decrypted connection string of one registered database, or NULL.'");
-        Execute.Sql($"COMMENT ON FUNCTION {S}.get_project_databases(uuid, text) IS 'Databases of a project that are not inactive, optionally of one type, newest first.'");
-        Execute.Sql($"COMMENT ON FUNCTION {S}.update_database_health(uuid, text, text) IS 'Records a health check result; returns false when the database id is unknown.'");
+        Execute.Sql("COMMENT ON VIEW platform.databases_with_connection_strings IS 'Registered databases with the connection string decrypted; for trusted server-side callers.'");
+        Execute.Sql("COMMENT ON VIEW platform.databases_safe IS 'Registered databases without credentials; the connection string is reduced to scheme, host and port.'");
+        Execute.Sql("COMMENT ON FUNCTION platform.encrypt_database_connection_string() IS 'Trigger: keeps connection_string_encrypted in step with connection_string.'");
+        Execute.Sql("COMMENT ON FUNCTION platform.decrypt_database_connection_string(uuid) IS 'Returns the decrypted connection string of one registered database, or NULL.'");
+        Execute.Sql("COMMENT ON FUNCTION platform.get_project_databases(uuid, text) IS 'Databases of a project that are not inactive, optionally of one type, newest first.'");
+        Execute.Sql("COMMENT ON FUNCTION platform.update_database_health(uuid, text, text) IS 'Records a health check result; returns false when the database id is unknown.'");
     }
 
     private void UpPartC()
     {
         foreach (var table in RlsTables)
         {
-            Execute.Sql($"ALTER TABLE {S}.{table} ENABLE ROW LEVEL SECURITY");
+            Execute.Sql($"ALTER TABLE platform.{table} ENABLE ROW LEVEL SECURITY");
         }
 
         foreach (var table in RlsTables)
         {
-            Execute.Sql($"CREATE POLICY permissive_all_{table} ON {S}.{table} AS PERMISSIVE FOR ALL TO PUBLIC USING (true) WITH CHECK (true)");
+            Execute.Sql($"CREATE POLICY permissive_all_{table} ON platform.{table} AS PERMISSIVE FOR ALL TO PUBLIC USING (true) WITH CHECK (true)");
         }
 
-        Execute.Sql($$"""
-            CREATE FUNCTION {{S}}.verify_rls_enabled()
+        Execute.Sql("""
+            CREATE FUNCTION platform.verify_rls_enabled()
             RETURNS TABLE(table_name text, rls_enabled boolean, policy_count bigint)
             LANGUAGE plpgsql AS $fn$
             BEGIN
@@ -350,14 +351,14 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollb
                      c.relrowsecurity,
                      (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid)
               FROM pg_class c
-              WHERE c.relnamespace = '{{S}}'::regnamespace AND c.relkind IN ('r', 'p')
+              WHERE c.relnamespace = 'platform'::regnamespace AND c.relkind IN ('r', 'p')
               ORDER BY c.relname;
             END
             $fn$
             """);
 
-        Execute.Sql($$"""
-            CREATE FUNCTION {{S}}.test_rls_policies()
+        Execute.Sql("""
+            CREATE FUNCTION platform.test_rls_policies()
             RETURNS TABLE(test_name text, test_result boolean, description text)
             LANGUAGE plpgsql AS $fn$
             DECLARE
@@ -365,23 +366,23 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollb
               v_policies integer;
             BEGIN
               test_name := 'organizations_read';
-              test_result := EXISTS (SELECT 1 FROM {{S}}.organizations);
+              test_result := EXISTS (SELECT 1 FROM platform.organizations);
               description := 'At least one organization is visible to the current role';
               RETURN NEXT;
 
               test_name := 'projects_read';
-              test_result := EXISTS (SELECT 1 FROM {{S}}.projects);
+              test_result := EXISTS (SELECT 1 FROM platform.projects);
               description := 'At least one project is visible to the current role';
               RETURN NEXT;
 
               test_name := 'users_read';
-              test_result := EXISTS (SELECT 1 FROM {{S}}.users);
+              test_result := EXISTS (SELECT 1 FROM platform.users);
               description := 'At least one user is visible to the current role';
               RETURN NEXT;
 
               SELECT count(*) INTO v_rls_tables
               FROM pg_class c
-              WHERE c.relnamespace = '{{S}}'::regnamespace AND c.relkind IN ('r', 'p') AND c.relrowsecurity;
+              WHERE c.relnamespace = 'platform'::regnamespace AND c.relkind IN ('r', 'p') AND c.relrowsecurity;
               test_name := 'rls_enabled';
               test_result := v_rls_tables >= 24;
               description := format('%s platform tables have row level security enabled (24 or more expected)', v_rls_tables);
@@ -389,7 +390,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollb
 
               SELECT count(*) INTO v_policies
               FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
-              WHERE c.relnamespace = '{{S}}'::regnamespace;
+              WHERE c.relnamespace = 'platform'::regnamespace;
               test_name := 'policies_exist';
               test_result := v_policies >= 24;
               description := format('%s policies exist on platform tables (24 or more expected)', v_policies);
@@ -398,8 +399,8 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollb
             $fn$
             """);
 
-        Execute.Sql($"COMMENT ON FUNCTION {S}.verify_rls_enabled() IS 'Lists every platform table with its row level security flag and number of policies.'");
-        Execute.Sql($"COMMENT ON FUNCTION {S}.test_rls_policies() IS 'Self-check after enabling RLS: core tables readable, RLS and policies in place on the platform tables.'");
+        Execute.Sql("COMMENT ON FUNCTION platform.verify_rls_enabled() IS 'Lists every platform table with its row level security flag and number of policies.'");
+        Execute.Sql("COMMENT ON FUNCTION platform.test_rls_policies() IS 'Self-check after enabling RLS: core tables readable, RLS and policies in place on the platform tables.'");
     }
 
     /// <summary>

@@ -17,13 +17,15 @@ namespace OgelBase.Migrations.Migrations;
 /// <c>set_config</c> or <c>SET</c>, or replays a token seen in another transaction, gets no context at all.
 /// </para>
 /// </summary>
-[Migration(7, "Session context helpers and org-isolating RLS policies")]
-[OptIn(7, "It replaces the allow-all policies of 006 with org-isolating ones: from then on every role that does not " +
+[Migration(Version, "Session context helpers and org-isolating RLS policies")]
+[OptIn(Version, "It replaces the allow-all policies of 006 with org-isolating ones: from then on every role that does not " +
           "bypass RLS sees and changes no platform row unless the application sets a session context " +
           "(platform.set_user_context) inside each transaction, and the application does not do that yet. " +
           "Applying it now cuts the application off from its data.")]
 public sealed class M007_AddSessionContextAndRestrictiveRls : Migration
 {
+    private const long Version = 7;
+
     public const string PrivateSchema = "platform_private";
 
     /// <summary>The 25 tables 006 put under RLS, in the spec's order; each had one permissive_all_* policy.</summary>
@@ -62,9 +64,6 @@ public sealed class M007_AddSessionContextAndRestrictiveRls : Migration
         "platform.set_user_context(uuid, uuid)", "platform.set_user_id(uuid)", "platform.set_org_id(uuid)",
         "platform.set_system_user()", "platform.clear_user_context()", "platform.log_context_change(text, uuid, uuid)",
     ];
-
-    private const string Pinned = "SET search_path = pg_catalog, platform, pg_temp";
-    private const string SystemUserId = "00000000-0000-0000-0000-000000000000";
 
     // Sub-selects so the planner evaluates the context once per statement (an initplan), not once per row.
     private const string Sys = "(SELECT platform.is_system_user())";
@@ -119,13 +118,13 @@ public sealed class M007_AddSessionContextAndRestrictiveRls : Migration
             Execute.Sql($"DROP FUNCTION {signature};");
         }
 
-        Execute.Sql($"DROP FUNCTION {PrivateSchema}.verified_context();");
-        Execute.Sql($"DROP FUNCTION {PrivateSchema}.write_context(uuid, uuid, boolean);");
-        Execute.Sql($"DROP FUNCTION {PrivateSchema}.context_signature(text, text, text);");
+        Execute.Sql("DROP FUNCTION platform_private.verified_context();");
+        Execute.Sql("DROP FUNCTION platform_private.write_context(uuid, uuid, boolean);");
+        Execute.Sql("DROP FUNCTION platform_private.context_signature(text, text, text);");
         // Not in a rollback manifest on purpose: the key is no data anyone needs back (tokens live one transaction
         // and the next Up draws a new key), and listing its one row would make every rollback demand --allow-data-loss.
-        Execute.Sql($"DROP TABLE {PrivateSchema}.session_context_key;");
-        Execute.Sql(CreatedObjects.DropSchemaIfCreated(PrivateSchema, 7));
+        Execute.Sql("DROP TABLE platform_private.session_context_key;");
+        Execute.Sql(CreatedObjects.DropSchemaIfCreated(PrivateSchema, Version));
     }
 
     public static string CreatePolicySql(PolicySpec policy) =>
@@ -135,291 +134,45 @@ public sealed class M007_AddSessionContextAndRestrictiveRls : Migration
 
     private void CreatePrivateContextStore()
     {
-        Execute.Sql(CreatedObjects.CreateSchemaIfAbsent(PrivateSchema, 7));
-        Execute.Sql($"REVOKE ALL ON SCHEMA {PrivateSchema} FROM PUBLIC;");
+        Execute.Sql(CreatedObjects.CreateSchemaIfAbsent(PrivateSchema, Version));
+        Execute.Sql("REVOKE ALL ON SCHEMA platform_private FROM PUBLIC;");
 
         // One row; readable only by its owner, which owns the SECURITY DEFINER functions that sign and verify.
-        Execute.Sql($"""
-            CREATE TABLE {PrivateSchema}.session_context_key (
+        Execute.Sql("""
+            CREATE TABLE platform_private.session_context_key (
               singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
               key text NOT NULL
             );
             """);
-        Execute.Sql($"REVOKE ALL ON TABLE {PrivateSchema}.session_context_key FROM PUBLIC;");
-        Execute.Sql($"""
-            INSERT INTO {PrivateSchema}.session_context_key (key)
+        Execute.Sql("REVOKE ALL ON TABLE platform_private.session_context_key FROM PUBLIC;");
+        Execute.Sql("""
+            INSERT INTO platform_private.session_context_key (key)
             VALUES (replace(gen_random_uuid()::text || gen_random_uuid()::text || gen_random_uuid()::text, '-', ''));
             """);
-        Execute.Sql($"COMMENT ON TABLE {PrivateSchema}.session_context_key IS 'Secret that makes session context tokens unforgeable. A session that could read it could act as any user.';");
+        Execute.Sql("COMMENT ON TABLE platform_private.session_context_key IS 'Secret that makes session context tokens unforgeable. A session that could read it could act as any user.';");
 
-        // Bound to this backend and this transaction's start, so a token is worthless anywhere else.
-        // Nested hash so the token does not allow extending the signed text.
-        Execute.Sql($"""
-            CREATE FUNCTION {PrivateSchema}.context_signature(p_user_id text, p_org_id text, p_is_system text)
-            RETURNS text
-            LANGUAGE sql STABLE
-            SET search_path = pg_catalog, pg_temp
-            AS $fn$
-              SELECT encode(sha256(convert_to(k.key || ':' || encode(sha256(convert_to(
-                       concat_ws('|', k.key, coalesce(p_user_id, ''), coalesce(p_org_id, ''), coalesce(p_is_system, ''),
-                                 pg_backend_pid()::text, (extract(epoch FROM now()) * 1000000)::bigint::text),
-                       'UTF8')), 'hex'), 'UTF8')), 'hex')
-              FROM {PrivateSchema}.session_context_key k
-            $fn$;
-            """);
-
-        // Always transaction-local: a pooled connection must not carry one request's identity into the next.
-        Execute.Sql($$"""
-            CREATE FUNCTION {{PrivateSchema}}.write_context(p_user_id uuid, p_org_id uuid, p_is_system boolean)
-            RETURNS void
-            LANGUAGE plpgsql VOLATILE
-            SET search_path = pg_catalog, pg_temp
-            AS $fn$
-            DECLARE
-              v_user text := coalesce(p_user_id::text, '');
-              v_org text := coalesce(p_org_id::text, '');
-              v_system text := CASE WHEN coalesce(p_is_system, false) THEN 'true' ELSE 'false' END;
-            BEGIN
-              PERFORM set_config('app.current_user_id', v_user, true);
-              PERFORM set_config('app.current_org_id', v_org, true);
-              PERFORM set_config('app.is_system_user', v_system, true);
-              PERFORM set_config('app.context_token',
-                CASE WHEN v_user = '' AND v_org = '' AND v_system = 'false' THEN ''
-                     ELSE {{PrivateSchema}}.context_signature(v_user, v_org, v_system) END, true);
-            END;
-            $fn$;
-            """);
-
-        // Settings without a matching token count as no context at all: anyone can write app.* with SET.
-        Execute.Sql($$"""
-            CREATE FUNCTION {{PrivateSchema}}.verified_context(OUT user_id uuid, OUT org_id uuid, OUT is_system boolean)
-            LANGUAGE plpgsql STABLE
-            SET search_path = pg_catalog, pg_temp
-            AS $fn$
-            DECLARE
-              v_user text := coalesce(current_setting('app.current_user_id', true), '');
-              v_org text := coalesce(current_setting('app.current_org_id', true), '');
-              v_system text := coalesce(current_setting('app.is_system_user', true), '');
-              v_token text := coalesce(current_setting('app.context_token', true), '');
-            BEGIN
-              user_id := NULL;
-              org_id := NULL;
-              is_system := false;
-              IF v_token = '' OR v_token IS DISTINCT FROM {{PrivateSchema}}.context_signature(v_user, v_org, v_system) THEN
-                RETURN;
-              END IF;
-              user_id := nullif(v_user, '')::uuid;
-              org_id := nullif(v_org, '')::uuid;
-              is_system := v_system = 'true';
-            END;
-            $fn$;
-            """);
-        Execute.Sql($"REVOKE EXECUTE ON FUNCTION {PrivateSchema}.context_signature(text, text, text), {PrivateSchema}.write_context(uuid, uuid, boolean), " +
-                    $"{PrivateSchema}.verified_context() FROM PUBLIC;");
+        Execute.Sql(Function("platform_private.context_signature"));
+        Execute.Sql(Function("platform_private.write_context"));
+        Execute.Sql(Function("platform_private.verified_context"));
+        Execute.Sql("REVOKE EXECUTE ON FUNCTION platform_private.context_signature(text, text, text), platform_private.write_context(uuid, uuid, boolean), " +
+                    "platform_private.verified_context() FROM PUBLIC;");
     }
 
     private void CreateSessionHelpers()
     {
-        Execute.Sql($$"""
-            CREATE FUNCTION platform.set_user_context(p_user_id uuid, p_org_id uuid DEFAULT NULL)
-            RETURNS void
-            LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-            {{Pinned}}
-            AS $fn$
-            BEGIN
-              PERFORM {{PrivateSchema}}.write_context(p_user_id, p_org_id, false);
-              RAISE DEBUG 'session context: user %, org %', p_user_id, p_org_id;
-            END;
-            $fn$;
-            """);
-
-        // A specific user acting ends any system identity; the org is kept.
-        Execute.Sql($$"""
-            CREATE FUNCTION platform.set_user_id(p_user_id uuid)
-            RETURNS void
-            LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-            {{Pinned}}
-            AS $fn$
-            BEGIN
-              PERFORM {{PrivateSchema}}.write_context(p_user_id, (SELECT c.org_id FROM {{PrivateSchema}}.verified_context() c), false);
-            END;
-            $fn$;
-            """);
-
-        Execute.Sql($$"""
-            CREATE FUNCTION platform.set_org_id(p_org_id uuid)
-            RETURNS void
-            LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-            {{Pinned}}
-            AS $fn$
-            DECLARE
-              v_context record;
-            BEGIN
-              SELECT * INTO v_context FROM {{PrivateSchema}}.verified_context();
-              PERFORM {{PrivateSchema}}.write_context(v_context.user_id, p_org_id, v_context.is_system);
-            END;
-            $fn$;
-            """);
-
-        Execute.Sql($$"""
-            CREATE FUNCTION platform.clear_user_context()
-            RETURNS void
-            LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-            {{Pinned}}
-            AS $fn$
-            BEGIN
-              PERFORM {{PrivateSchema}}.write_context(NULL, NULL, false);
-            END;
-            $fn$;
-            """);
-
-        Execute.Sql("""
-            CREATE FUNCTION platform.get_current_user_id()
-            RETURNS uuid
-            LANGUAGE plpgsql STABLE
-            AS $fn$
-            BEGIN
-              RETURN platform.current_user_id();
-            END;
-            $fn$;
-            """);
-
-        Execute.Sql("""
-            CREATE FUNCTION platform.get_current_org_id()
-            RETURNS uuid
-            LANGUAGE plpgsql STABLE
-            AS $fn$
-            BEGIN
-              RETURN platform.current_org_id();
-            END;
-            $fn$;
-            """);
-
-        Execute.Sql($$"""
-            CREATE FUNCTION platform.set_system_user()
-            RETURNS void
-            LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-            {{Pinned}}
-            AS $fn$
-            BEGIN
-              PERFORM {{PrivateSchema}}.write_context('{{SystemUserId}}'::uuid, (SELECT c.org_id FROM {{PrivateSchema}}.verified_context() c), true);
-            END;
-            $fn$;
-            """);
-
-        // SECURITY DEFINER (the original was invoker) because verifying the token needs the secret.
-        Execute.Sql($$"""
-            CREATE FUNCTION platform.is_system_user()
-            RETURNS boolean
-            LANGUAGE plpgsql STABLE SECURITY DEFINER
-            {{Pinned}}
-            AS $fn$
-            BEGIN
-              RETURN coalesce((SELECT c.is_system FROM {{PrivateSchema}}.verified_context() c), false);
-            END;
-            $fn$;
-            """);
-
-        Execute.Sql("""
-            CREATE FUNCTION platform.require_user_context()
-            RETURNS void
-            LANGUAGE plpgsql VOLATILE
-            AS $fn$
-            BEGIN
-              IF platform.current_user_id() IS NULL AND NOT platform.is_system_user() THEN
-                RAISE EXCEPTION 'no user context: call platform.set_user_context in this transaction first'
-                  USING ERRCODE = 'insufficient_privilege';
-              END IF;
-            END;
-            $fn$;
-            """);
-
-        Execute.Sql("""
-            CREATE FUNCTION platform.require_org_context()
-            RETURNS void
-            LANGUAGE plpgsql VOLATILE
-            AS $fn$
-            BEGIN
-              IF platform.current_org_id() IS NULL AND NOT platform.is_system_user() THEN
-                RAISE EXCEPTION 'no organization context: call platform.set_user_context with an organization in this transaction first'
-                  USING ERRCODE = 'insufficient_privilege';
-              END IF;
-            END;
-            $fn$;
-            """);
-
-        Execute.Sql("""
-            CREATE FUNCTION platform.get_session_context()
-            RETURNS jsonb
-            LANGUAGE plpgsql STABLE
-            AS $fn$
-            BEGIN
-              RETURN jsonb_build_object(
-                'user_id', platform.current_user_id(),
-                'org_id', platform.current_org_id(),
-                'is_system_user', platform.is_system_user(),
-                'session_user', session_user,
-                'current_user', current_user);
-            END;
-            $fn$;
-            """);
-
-        // The system identity is no row of platform.users, so it is recorded as NULL plus the metadata, not as an FK.
-        Execute.Sql($$"""
-            CREATE FUNCTION platform.log_context_change(p_action text, p_user_id uuid DEFAULT NULL, p_org_id uuid DEFAULT NULL)
-            RETURNS void
-            LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-            {{Pinned}}
-            AS $fn$
-            DECLARE
-              v_user uuid := coalesce(p_user_id, platform.current_user_id());
-              v_org uuid := coalesce(p_org_id, platform.current_org_id());
-            BEGIN
-              INSERT INTO platform.audit_logs (user_id, organization_id, event_type, action, metadata, severity)
-              VALUES (
-                nullif(v_user, '{{SystemUserId}}'::uuid),
-                v_org,
-                'session.context_change',
-                p_action,
-                jsonb_build_object('user_id', v_user, 'org_id', v_org, 'is_system_user', platform.is_system_user(), 'timestamp', now()),
-                'info');
-            END;
-            $fn$;
-            """);
-
-        Execute.Sql("""
-            CREATE FUNCTION platform.test_session_helpers()
-            RETURNS TABLE(test_name text, test_passed boolean, description text)
-            LANGUAGE plpgsql VOLATILE
-            AS $fn$
-            DECLARE
-              v_user uuid := gen_random_uuid();
-              v_org uuid := gen_random_uuid();
-            BEGIN
-              PERFORM platform.set_user_context(v_user, v_org);
-              test_name := 'set_and_get_context';
-              test_passed := platform.get_current_user_id() IS NOT DISTINCT FROM v_user
-                             AND platform.get_current_org_id() IS NOT DISTINCT FROM v_org
-                             AND NOT platform.is_system_user();
-              description := 'set_user_context is read back by get_current_user_id and get_current_org_id';
-              RETURN NEXT;
-
-              PERFORM platform.set_system_user();
-              test_name := 'system_user';
-              test_passed := platform.is_system_user();
-              description := 'set_system_user makes is_system_user true';
-              RETURN NEXT;
-
-              PERFORM platform.clear_user_context();
-              test_name := 'clear_context';
-              test_passed := platform.get_current_user_id() IS NULL
-                             AND platform.get_current_org_id() IS NULL
-                             AND NOT platform.is_system_user();
-              description := 'clear_user_context removes user, organization and system identity';
-              RETURN NEXT;
-            END;
-            $fn$;
-            """);
+        Execute.Sql(Function("platform.set_user_context"));
+        Execute.Sql(Function("platform.set_user_id"));
+        Execute.Sql(Function("platform.set_org_id"));
+        Execute.Sql(Function("platform.clear_user_context"));
+        Execute.Sql(Function("platform.get_current_user_id"));
+        Execute.Sql(Function("platform.get_current_org_id"));
+        Execute.Sql(Function("platform.set_system_user"));
+        Execute.Sql(Function("platform.is_system_user"));
+        Execute.Sql(Function("platform.require_user_context"));
+        Execute.Sql(Function("platform.require_org_context"));
+        Execute.Sql(Function("platform.get_session_context"));
+        Execute.Sql(Function("platform.log_context_change"));
+        Execute.Sql(Function("platform.test_session_helpers"));
 
         Execute.Sql("COMMENT ON FUNCTION platform.set_user_context(uuid, uuid) IS 'Sets the acting user (and optionally organization) for the current transaction only. Restricted to the database owner role; grant it to the application role that authenticates users.';");
         Execute.Sql("COMMENT ON FUNCTION platform.set_user_id(uuid) IS 'Changes the acting user for the current transaction, keeping the organization and ending any system identity.';");
@@ -457,100 +210,11 @@ public sealed class M007_AddSessionContextAndRestrictiveRls : Migration
 
     private void CreatePolicyHelpers()
     {
-        Execute.Sql($$"""
-            CREATE FUNCTION platform.current_user_id()
-            RETURNS uuid
-            LANGUAGE plpgsql STABLE SECURITY DEFINER
-            {{Pinned}}
-            AS $fn$
-            BEGIN
-              RETURN (SELECT c.user_id FROM {{PrivateSchema}}.verified_context() c);
-            END;
-            $fn$;
-            """);
-
-        Execute.Sql($$"""
-            CREATE FUNCTION platform.current_org_id()
-            RETURNS uuid
-            LANGUAGE plpgsql STABLE SECURITY DEFINER
-            {{Pinned}}
-            AS $fn$
-            BEGIN
-              RETURN (SELECT c.org_id FROM {{PrivateSchema}}.verified_context() c);
-            END;
-            $fn$;
-            """);
-
-        // SECURITY DEFINER so policies can ask about membership even for roles that cannot read organization_members.
-        Execute.Sql($$"""
-            CREATE FUNCTION platform.user_is_org_member(org_id uuid)
-            RETURNS boolean
-            LANGUAGE plpgsql STABLE SECURITY DEFINER
-            {{Pinned}}
-            AS $fn$
-            DECLARE
-              v_user uuid := platform.current_user_id();
-            BEGIN
-              IF v_user IS NULL OR user_is_org_member.org_id IS NULL THEN
-                RETURN false;
-              END IF;
-              RETURN EXISTS (
-                SELECT 1 FROM platform.organization_members m
-                WHERE m.organization_id = user_is_org_member.org_id AND m.user_id = v_user);
-            END;
-            $fn$;
-            """);
-
-        // Lower rank = more power. An unknown role name admits nobody (the original returned NULL).
-        Execute.Sql($$"""
-            CREATE FUNCTION platform.user_has_org_role(org_id uuid, required_role text)
-            RETURNS boolean
-            LANGUAGE plpgsql STABLE SECURITY DEFINER
-            {{Pinned}}
-            AS $fn$
-            DECLARE
-              v_user uuid := platform.current_user_id();
-              v_required integer;
-              v_actual integer;
-            BEGIN
-              v_required := CASE required_role
-                WHEN 'owner' THEN 1 WHEN 'admin' THEN 2 WHEN 'billing_admin' THEN 3 WHEN 'developer' THEN 4 WHEN 'member' THEN 5 END;
-              IF v_user IS NULL OR v_required IS NULL OR user_has_org_role.org_id IS NULL THEN
-                RETURN false;
-              END IF;
-              SELECT CASE m.role
-                       WHEN 'owner' THEN 1 WHEN 'admin' THEN 2 WHEN 'billing_admin' THEN 3 WHEN 'developer' THEN 4 WHEN 'member' THEN 5 END
-                INTO v_actual
-              FROM platform.organization_members m
-              WHERE m.organization_id = user_has_org_role.org_id AND m.user_id = v_user;
-              RETURN coalesce(v_actual <= v_required, false);
-            END;
-            $fn$;
-            """);
-
-        Execute.Sql($$"""
-            CREATE FUNCTION platform.test_rls_enforcement()
-            RETURNS TABLE(test_name text, test_passed boolean, description text)
-            LANGUAGE plpgsql VOLATILE
-            AS $fn$
-            BEGIN
-              test_name := 'no_session_vars';
-              test_passed := NOT EXISTS (SELECT 1 FROM platform.organizations);
-              description := 'without a session context no organization is visible (run it as a role that does not bypass RLS)';
-              RETURN NEXT;
-
-              test_name := 'session_functions_exist';
-              test_passed := platform.current_user_id() IS NULL;
-              description := 'current_user_id() exists and is NULL without a session context';
-              RETURN NEXT;
-
-              test_name := 'policy_count';
-              test_passed := (SELECT count(*) FROM pg_catalog.pg_policies WHERE schemaname = 'platform') >= {{Policies.Count}};
-              description := 'at least the {{Policies.Count}} org-isolating policies of migration 007 exist';
-              RETURN NEXT;
-            END;
-            $fn$;
-            """);
+        Execute.Sql(Function("platform.current_user_id"));
+        Execute.Sql(Function("platform.current_org_id"));
+        Execute.Sql(Function("platform.user_is_org_member"));
+        Execute.Sql(Function("platform.user_has_org_role"));
+        Execute.Sql(Function("platform.test_rls_enforcement"));
 
         Execute.Sql("COMMENT ON FUNCTION platform.current_user_id() IS 'Acting user for RLS policies: the verified session context of this transaction, or NULL.';");
         Execute.Sql("COMMENT ON FUNCTION platform.current_org_id() IS 'Organization of the verified session context of this transaction, or NULL.';");
@@ -635,4 +299,7 @@ public sealed class M007_AddSessionContextAndRestrictiveRls : Migration
         policies.AddRange(RlsTables.Select(table => All(table, SystemPolicyName, Sys)));
         return policies;
     }
+
+    /// <summary>One function's CREATE statement, from <c>Migrations/M007/&lt;schema&gt;.&lt;name&gt;.sql</c>.</summary>
+    private static string Function(string qualifiedName) => SqlResource.Read($"M007/{qualifiedName}.sql");
 }

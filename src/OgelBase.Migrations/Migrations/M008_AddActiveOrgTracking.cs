@@ -22,9 +22,11 @@ namespace OgelBase.Migrations.Migrations;
 /// is still a member of that organization.
 /// </para>
 /// </summary>
-[Migration(8, TransactionBehavior.None, "active organization tracking")]
+[Migration(Version, TransactionBehavior.None, "active organization tracking")]
 public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
 {
+    private const long Version = 8;
+
     /// <summary>SQLSTATE of "user is not a member of that organization" from set_user_active_org. Implementation-defined class "OG" (OgelBase), so the app can tell it from permission (42501) or FK (23503) errors.</summary>
     public const string NotAMemberSqlState = "OG403";
 
