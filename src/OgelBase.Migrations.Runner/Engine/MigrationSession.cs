@@ -204,7 +204,8 @@ public sealed class MigrationSession : IAsyncDisposable
         }
         else
         {
-            detail = OneLine(Innermost(e).Message);
+            // Long enough for an online step's give-up line, which names the blocking sessions.
+            detail = OneLine(Innermost(e).Message, maxLength: 1000);
         }
 
         var hint = pg?.SqlState == PostgresErrorCodes.LockNotAvailable
