@@ -101,9 +101,6 @@ public sealed class BlockerWatch : IDisposable
         return watch;
     }
 
-    /// <summary>Forgets what was seen, e.g. before the next attempt.</summary>
-    public void Clear() => _lastSeen = [];
-
     public void Dispose()
     {
         _stop.Set();

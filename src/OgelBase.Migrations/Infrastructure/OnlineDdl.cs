@@ -216,7 +216,7 @@ public sealed class OnlineDdl
             {
                 try
                 {
-                    watch?.Clear();
+                    // The last sample is kept across attempts: a blocker seen once is still the best lead if a later wait was too short to sample.
                     return attempt();
                 }
                 catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.DeadlockDetected)
