@@ -19,6 +19,13 @@ public static class RunnerApp
             VerifyCommand.Create(console),
         };
 
+        // Before parsing: a usage error, too, comes out in the format the platform's log explorer indexes.
+        if (console.ConfigureFormat(args) is { } formatError)
+        {
+            console.Fail(formatError);
+            return ExitCodes.Usage;
+        }
+
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {

@@ -55,6 +55,17 @@ public sealed class CommonOptions
         DefaultValueFactory = _ => 0.25,
     };
 
+    public Option<string> LogFormat { get; } = new("--log-format")
+    {
+        Description = "How log lines on stderr are written: text (default) or json (one object per line with time, level, message and fields). Environment: OGELBASE_LOG_FORMAT.",
+    };
+
+    public Option<double> ProgressInterval { get; } = new("--progress-interval")
+    {
+        Description = "Seconds between progress lines of long steps (backfill batches, index builds): percent, rows/s, estimated time remaining.",
+        DefaultValueFactory = _ => 2,
+    };
+
     public Option<bool> Verbose { get; } = new("--verbose", "-v")
     {
         Description = "Also echo every SQL statement FluentMigrator runs.",
@@ -70,6 +81,8 @@ public sealed class CommonOptions
         command.Options.Add(OnlineAttempts);
         command.Options.Add(BatchSize);
         command.Options.Add(BackfillPause);
+        command.Options.Add(LogFormat);
+        command.Options.Add(ProgressInterval);
         command.Options.Add(Verbose);
     }
 
@@ -81,6 +94,9 @@ public sealed class CommonOptions
         var onlineLockTimeout = Positive(parse.GetValue(OnlineLockTimeout), "--online-lock-timeout");
         var onlineAttempts = Positive(parse.GetValue(OnlineAttempts), "--online-attempts");
         var batchSize = Positive(parse.GetValue(BatchSize), "--batch-size");
+        var progressInterval = parse.GetValue(ProgressInterval) is var seconds && seconds is >= 0 and <= 3600
+            ? TimeSpan.FromSeconds(seconds)
+            : throw new RunnerException(FailureKind.Usage, "--progress-interval must be a number of seconds from 0 to 3600.");
         var builder = ConnectionResolver.Resolve(parse.GetValue(Connection), console.Environment);
 
         return new RunSettings
@@ -100,6 +116,7 @@ public sealed class CommonOptions
                 BackfillPauseRatio = parse.GetValue(BackfillPause) is var ratio && ratio is >= 0 and <= 10
                     ? ratio
                     : throw new RunnerException(FailureKind.Usage, "--backfill-pause must be a number from 0 to 10."),
+                ProgressInterval = progressInterval,
                 BatchDelayMilliseconds = int.TryParse(console.Environment("OGELBASE_TEST_BATCH_DELAY_MS"), out var delay) ? Math.Max(0, delay) : 0,
             },
             Seeds = ProductionSeedOptions.FromEnvironment(console.Environment),

@@ -13,7 +13,7 @@ namespace OgelBase.Migrations.Runner.Engine;
 
 /// <summary>
 /// FluentMigrator, configured for this tool: PostgreSQL 15 dialect, our version table, our logging,
-/// a session lock_timeout, and the opt-in tags the operator asked for. Built only after the migration
+/// and the opt-in tags the operator asked for. Built only after the migration
 /// lock is held, because FluentMigrator creates and reads its version table on first use.
 /// </summary>
 public sealed class FluentMigratorHost : IDisposable
@@ -36,7 +36,6 @@ public sealed class FluentMigratorHost : IDisposable
     public static FluentMigratorHost Create(RunSettings settings, RunnerConsole console, IEnumerable<long> includes, bool preview)
     {
         var applicationName = $"ogelbase-migrate {Guid.NewGuid():N}"[..40];
-        var lockTimeoutMs = (int)settings.StatementLockTimeout.TotalMilliseconds;
         var connection = new NpgsqlConnectionStringBuilder(settings.Connection.ConnectionString)
         {
             ApplicationName = applicationName,
@@ -44,7 +43,9 @@ public sealed class FluentMigratorHost : IDisposable
             CommandTimeout = 0,
             Timeout = 15,
             KeepAlive = 30,
-            Options = $"{settings.Connection.Options} -c lock_timeout={lockTimeoutMs}".Trim(),
+
+            // lock_timeout is set with SET by MigrationSession once connected, not as "-c lock_timeout" in Options:
+            // PgBouncer rejects or drops that startup parameter.
         };
 
         var services = new ServiceCollection()

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using Npgsql;
+using OgelBase.Migrations.Infrastructure;
+using OgelBase.Migrations.Runner.Connection;
 
 namespace OgelBase.Migrations.Runner.Engine;
 
@@ -30,6 +32,8 @@ public sealed class MigrationLock : IAsyncDisposable
         var connection = await Database.ConnectAsync(settings, console, "migration lock", cancellationToken);
         try
         {
+            // Before the lock: through a transaction pooler a session-level advisory lock stays behind on a pooled server session.
+            await PoolerCheck.EnsureSessionPerClientAsync(connection, settings, console, cancellationToken);
             var clock = Stopwatch.StartNew();
             var lastReport = TimeSpan.Zero;
             var poll = TimeSpan.FromMilliseconds(100);
@@ -53,12 +57,14 @@ public sealed class MigrationLock : IAsyncDisposable
                 if (clock.Elapsed >= settings.LockWait)
                 {
                     throw new RunnerException(FailureKind.Unavailable,
-                        $"the migration lock on {settings.Target} was not obtained within {settings.LockWait.TotalSeconds:0} s: another migration run holds it{await HolderAsync(connection)}");
+                        $"the migration lock on {settings.Target} was not obtained within {settings.LockWait.TotalSeconds:0} s: another migration run holds it{Named(await HoldersAsync(connection))}");
                 }
 
                 if (clock.Elapsed - lastReport >= TimeSpan.FromSeconds(5) || lastReport == TimeSpan.Zero)
                 {
-                    console.Info($"waiting for the migration lock: another migration run holds it{await HolderAsync(connection)}");
+                    var holders = await HoldersAsync(connection);
+                    console.Info($"waiting for the migration lock: another migration run holds it{Named(holders)}",
+                        ("waited_s", Math.Round(clock.Elapsed.TotalSeconds, 1)), ("blocker", holders.Count == 0 ? null : holders));
                     lastReport = clock.Elapsed == TimeSpan.Zero ? TimeSpan.FromTicks(1) : clock.Elapsed;
                 }
 
@@ -106,25 +112,32 @@ public sealed class MigrationLock : IAsyncDisposable
         }
     }
 
-    private static async Task<string> HolderAsync(NpgsqlConnection connection)
+    private static string Named(IReadOnlyList<Blocker> holders) => holders.Count == 0 ? "" : $" ({LockBlockers.Describe(holders).Replace("blocked by", "held by", StringComparison.Ordinal)})";
+
+    /// <summary>The session holding the migration lock, described like any other blocker (pid, application, state, transaction age, query).</summary>
+    private static async Task<IReadOnlyList<Blocker>> HoldersAsync(NpgsqlConnection connection)
     {
         try
         {
             await using var command = new NpgsqlCommand(
                 """
-                SELECT format(' (pid %s, %s, since %s)', a.pid, coalesce(nullif(a.application_name, ''), 'unnamed client'), to_char(a.backend_start, 'HH24:MI:SS'))
-                FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                SELECT l.pid FROM pg_locks l
                 WHERE l.locktype = 'advisory' AND l.classid = @space::oid AND l.objid = @key::oid AND l.granted
                   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                 LIMIT 1
                 """, connection);
             command.Parameters.AddWithValue("space", (long)KeySpace);
             command.Parameters.AddWithValue("key", (long)Key);
-            return await command.ExecuteScalarAsync() as string ?? "";
+            if (await command.ExecuteScalarAsync() is not int pid)
+            {
+                return [];
+            }
+
+            return LockBlockers.ReadSession(connection, pid);
         }
         catch (NpgsqlException)
         {
-            return "";
+            return [];
         }
     }
 }

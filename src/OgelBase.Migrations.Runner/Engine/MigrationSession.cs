@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using FluentMigrator.Runner.Exceptions;
 using Npgsql;
+using FluentMigrator.Runner.Processors;
+using OgelBase.Migrations.Infrastructure;
 using OgelBase.Migrations.Runner.Services;
 
 namespace OgelBase.Migrations.Runner.Engine;
@@ -114,18 +116,32 @@ public sealed class MigrationSession : IAsyncDisposable
         _cancellationToken.ThrowIfCancellationRequested();
         var clock = Stopwatch.StartNew();
         var delay = TimeSpan.FromSeconds(1);
+        IReadOnlyList<Blocker> blockers = [];
         for (var attempt = 1; ; attempt++)
         {
             try
             {
+                var pid = PrepareMigrationConnection();
                 var info = _host.Info(migration.Version);
-                if (up)
+
+                // While a transactional migration runs, the lock session (idle meanwhile) samples who blocks the
+                // migration session: after a lock_timeout the wait is over and pg_blocking_pids has nothing to say.
+                using var watch = migration.Transactional ? BlockerWatch.Start(Connection, pid, WatchInterval) : null;
+                try
                 {
-                    _host.Runner.ApplyMigrationUp(info, migration.Transactional);
+                    if (up)
+                    {
+                        _host.Runner.ApplyMigrationUp(info, migration.Transactional);
+                    }
+                    else
+                    {
+                        _host.Runner.ApplyMigrationDown(info, migration.Transactional);
+                    }
                 }
-                else
+                finally
                 {
-                    _host.Runner.ApplyMigrationDown(info, migration.Transactional);
+                    watch?.Dispose();
+                    blockers = watch?.LastSeen ?? [];
                 }
 
                 break;
@@ -136,14 +152,17 @@ public sealed class MigrationSession : IAsyncDisposable
                                       && attempt < _settings.LockTimeoutAttempts)
             {
                 // The whole transaction was rolled back; nothing held, nobody kept waiting. Try again later.
-                _console.Info($"  {migration.Label}: lock_timeout ({_settings.StatementLockTimeout.TotalSeconds:0.#} s) reached waiting for a table lock; " +
-                              $"rolled back, retrying in {delay.TotalSeconds:0} s (attempt {attempt + 1} of {_settings.LockTimeoutAttempts})");
-                await Task.Delay(delay);
+                var named = blockers.Count == 0 ? "" : $"; {LockBlockers.Describe(blockers)}";
+                _console.Info($"  {migration.Label}: lock_timeout ({_settings.StatementLockTimeout.TotalSeconds:0.#} s) reached waiting for a table lock{named}; " +
+                              $"rolled back, retrying in {delay.TotalSeconds:0} s (attempt {attempt + 1} of {_settings.LockTimeoutAttempts})",
+                    ("version", migration.Version), ("sqlstate", PostgresErrorCodes.LockNotAvailable), ("attempt", attempt + 1),
+                    ("attempts", _settings.LockTimeoutAttempts), ("retry_s", delay.TotalSeconds), ("blocker", blockers.Count == 0 ? null : blockers));
+                await Task.Delay(delay, _cancellationToken);
                 delay *= 2;
             }
             catch (Exception e)
             {
-                throw Describe(migration, up, e);
+                throw Describe(migration, up, e, blockers);
             }
         }
 
@@ -157,7 +176,30 @@ public sealed class MigrationSession : IAsyncDisposable
         return clock.Elapsed;
     }
 
-    private RunnerException Describe(KnownMigration migration, bool up, Exception e)
+    private TimeSpan WatchInterval => TimeSpan.FromMilliseconds(Math.Clamp(_settings.StatementLockTimeout.TotalMilliseconds / 4, 20, 1000));
+
+    /// <summary>
+    /// Opens FluentMigrator's connection (the migration session) and sets its lock_timeout with SET, not as a startup
+    /// option: PgBouncer rejects or drops the <c>options</c> startup parameter, and then DDL waits would be unbounded.
+    /// Done before every attempt, so a reopened connection gets it too. Returns the session's backend pid as the
+    /// server knows it (through a pooler, the client-side ProcessID is the pooler's own key).
+    /// </summary>
+    private int PrepareMigrationConnection()
+    {
+        var connection = (NpgsqlConnection)((GenericProcessorBase)_host.Runner.Processor).Connection;
+        if (connection.State != System.Data.ConnectionState.Open)
+        {
+            connection.Open();
+        }
+
+        using var command = new NpgsqlCommand("SELECT set_config('lock_timeout', @value, false), pg_backend_pid()", connection);
+        command.Parameters.AddWithValue("value", $"{Math.Max(1, (int)_settings.StatementLockTimeout.TotalMilliseconds)}ms");
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        return reader.GetInt32(1);
+    }
+
+    private RunnerException Describe(KnownMigration migration, bool up, Exception e, IReadOnlyList<Blocker> blockers)
     {
         var verb = up ? "migration" : "rollback of";
         var effect = migration.Transactional
@@ -181,11 +223,12 @@ public sealed class MigrationSession : IAsyncDisposable
         }
         else
         {
-            detail = OneLine(Innermost(e).Message);
+            // Long enough for an online step's give-up line, which names the blocking sessions.
+            detail = OneLine(Innermost(e).Message, maxLength: 1000);
         }
 
         var hint = pg?.SqlState == PostgresErrorCodes.LockNotAvailable
-            ? $"; another session kept a conflicting lock through {_settings.LockTimeoutAttempts} attempts"
+            ? $"; another session kept a conflicting lock through {_settings.LockTimeoutAttempts} attempts{(blockers.Count == 0 ? "" : $" ({LockBlockers.Describe(blockers)})")}"
             : "";
         return new RunnerException(FailureKind.Failed, $"{verb} {migration.Label} failed: {detail}{hint}; {effect}.", e);
     }

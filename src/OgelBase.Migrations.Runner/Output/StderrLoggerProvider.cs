@@ -50,7 +50,18 @@ internal sealed class StderrLoggerProvider(RunnerConsole console, bool showState
                 return;
             }
 
+            // Structured fields travel beside the text (LogFields, or a message template's arguments) for --log-format json.
+            var fields = state is IReadOnlyList<KeyValuePair<string, object?>> pairs
+                ? pairs.Where(p => p.Key != "{OriginalFormat}").Select(p => (p.Key, p.Value)).ToArray()
+                : [];
             var prefix = _isMigrationCode ? "  " : "  | ";
+            if (console.Format == LogFormat.Json)
+            {
+                // One object per message: a multi-line statement stays one log entry.
+                console.Info(message.TrimEnd(), [.. fields, ("source", _isMigrationCode ? "migration" : "fluentmigrator")]);
+                return;
+            }
+
             foreach (var line in message.TrimEnd().Split('\n'))
             {
                 console.Info(prefix + line.TrimEnd('\r'));

@@ -25,21 +25,23 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
         var plan = Plan(options, session.Applied.Select(a => a.Version).ToHashSet());
         if (plan.Pending.Count == 0)
         {
-            console.Info($"migrate up: nothing to apply; {Describe(session.Applied)}{HeldBackNote(plan)} ({clock.Elapsed.TotalSeconds:0.0} s)");
+            console.Info($"migrate up: nothing to apply; {Describe(session.Applied)}{HeldBackNote(plan)} ({clock.Elapsed.TotalSeconds:0.0} s)",
+                ("elapsed_s", Math.Round(clock.Elapsed.TotalSeconds, 3)), ("applied", Array.Empty<long>()));
             return ExitCodes.Success;
         }
 
         var applied = new List<long>();
         foreach (var migration in plan.Pending)
         {
-            console.Info($"applying {migration.Label}{(migration.Transactional ? "" : " (online: several short transactions, not one)")}");
+            console.Info($"applying {migration.Label}{(migration.Transactional ? "" : " (online: several short transactions, not one)")}", ("version", migration.Version));
             var elapsed = await session.UpAsync(migration);
             applied.Add(migration.Version);
             await VerifyService.CheckJustAppliedAsync(session, migration, cancellationToken);
-            console.Info($"applied {migration.Label} in {elapsed.TotalSeconds:0.00} s");
+            console.Info($"applied {migration.Label} in {elapsed.TotalSeconds:0.00} s", ("version", migration.Version), ("elapsed_s", Math.Round(elapsed.TotalSeconds, 3)));
         }
 
-        console.Info($"migrate up: applied {applied.Count} migration{(applied.Count == 1 ? "" : "s")} ({Versions(applied)}) in {clock.Elapsed.TotalSeconds:0.0} s; {Describe(session.Applied)}{HeldBackNote(plan)}");
+        console.Info($"migrate up: applied {applied.Count} migration{(applied.Count == 1 ? "" : "s")} ({Versions(applied)}) in {clock.Elapsed.TotalSeconds:0.0} s; {Describe(session.Applied)}{HeldBackNote(plan)}",
+            ("elapsed_s", Math.Round(clock.Elapsed.TotalSeconds, 3)), ("applied", applied.ToArray()));
         return ExitCodes.Success;
     }
 

@@ -24,8 +24,6 @@ public readonly record struct BatchResult(Guid? LastKey, long Scanned, long Chan
 /// </remarks>
 public sealed class OnlineDdl
 {
-    private static readonly TimeSpan ProgressEvery = TimeSpan.FromSeconds(2);
-
     private readonly NpgsqlConnection _connection;
     private readonly OnlineDdlOptions _options;
     private readonly ILogger _logger;
@@ -97,6 +95,7 @@ public sealed class OnlineDdl
         WithRetry(step, $"{sessionLimit} (session lock_timeout)", () =>
         {
             beforeEachAttempt?.Invoke();
+            using var monitor = IndexBuildMonitor.Start(this, step);
             Execute(statement);
             return true;
         });
@@ -117,7 +116,7 @@ public sealed class OnlineDdl
         var lastReport = TimeSpan.Zero;
         Guid? after = null;
         long scanned = 0, changed = 0;
-        _logger.LogInformation($"{step}: {total} rows to go through, {_options.BatchSize} per batch");
+        _logger.Info($"{step}: {total} rows to go through, {_options.BatchSize} per batch", ("step", step), ("total", total), ("batch_size", _options.BatchSize));
         while (true)
         {
             var batchClock = Stopwatch.StartNew();
@@ -155,10 +154,10 @@ public sealed class OnlineDdl
             after = result.LastKey;
             scanned += result.Scanned;
             changed += result.Changed;
-            if (clock.Elapsed - lastReport >= ProgressEvery)
+            if (clock.Elapsed - lastReport >= _options.ProgressInterval)
             {
                 lastReport = clock.Elapsed;
-                _logger.LogInformation($"{step}: {scanned}/{total} rows ({Percent(scanned, total)}), {changed} changed, {Rate(scanned, clock.Elapsed)} rows/s");
+                ReportProgress(_logger, step, scanned, total, clock.Elapsed, $", {changed} changed", ("changed", changed));
             }
 
             // Leave the disk to the application for a share of the time: a backfill that writes WAL flat out makes
@@ -170,7 +169,8 @@ public sealed class OnlineDdl
             }
         }
 
-        _logger.LogInformation($"{step}: finished, {scanned}/{total} rows, {changed} changed, in {clock.Elapsed.TotalSeconds:0.0} s ({Rate(scanned, clock.Elapsed)} rows/s)");
+        _logger.Info($"{step}: finished, {scanned}/{total} rows, {changed} changed, in {clock.Elapsed.TotalSeconds:0.0} s ({Progress.Rate(scanned, clock.Elapsed)} rows/s)",
+            ("step", step), ("rows", scanned), ("total", total), ("changed", changed), ("elapsed_s", Math.Round(clock.Elapsed.TotalSeconds, 3)), ("percent", 100.0));
         return (scanned, changed);
     }
 
@@ -202,32 +202,107 @@ public sealed class OnlineDdl
     /// <summary>
     /// Runs an attempt until it succeeds; on a lock timeout (55P03) or a deadlock (40P01) the attempt's
     /// transaction is already rolled back, so it pauses (exponential, jittered) holding nothing and tries again.
+    /// From the first failure on, a <see cref="BlockerWatch"/> on a second connection samples who blocks this
+    /// session while the next attempts wait, so each retry line and the final failure name the blocker (with a
+    /// lock_timeout of 50 ms nobody could look it up after the fact: the wait is over before the error arrives).
     /// </summary>
     private T WithRetry<T>(string step, string waitLimit, Func<T> attempt)
     {
-        for (var number = 1; ; number++)
+        NpgsqlConnection? watchConnection = null;
+        BlockerWatch? watch = null;
+        try
         {
-            try
+            for (var number = 1; ; number++)
             {
-                return attempt();
-            }
-            catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.DeadlockDetected)
-            {
-                if (number >= _options.MaxAttempts)
+                try
                 {
-                    // No inner exception on purpose: the runner reports the innermost PostgresException when
-                    // there is one, and that would drop the step name from the one line the operator sees.
-                    throw new InvalidOperationException(
-                        $"step '{step}' gave up: SQLSTATE {e.SqlState} on all {number} attempts (each waited at most {waitLimit}); " +
-                        $"another session holds a conflicting lock ({e.MessageText}); no lock is held now");
+                    // The last sample is kept across attempts: a blocker seen once is still the best lead if a later wait was too short to sample.
+                    return attempt();
                 }
+                catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.DeadlockDetected)
+                {
+                    var blockers = watch?.LastSeen ?? [];
+                    var named = blockers.Count == 0 ? "" : "; " + LockBlockers.Describe(blockers);
+                    if (number >= _options.MaxAttempts)
+                    {
+                        // No inner exception on purpose: the runner reports the innermost PostgresException when
+                        // there is one, and that would drop the step name from the one line the operator sees.
+                        throw new InvalidOperationException(
+                            $"step '{step}' gave up: SQLSTATE {e.SqlState} on all {number} attempts (each waited at most {waitLimit}); " +
+                            $"another session holds a conflicting lock ({e.MessageText}){named}; no lock is held now");
+                    }
 
-                var pause = Backoff(number);
-                _logger.LogInformation($"{step}: {e.SqlState} ({e.MessageText}) on attempt {number} of {_options.MaxAttempts}; nothing held, retrying in {pause.TotalMilliseconds:0} ms");
-                Thread.Sleep(pause);
+                    var pause = Backoff(number);
+                    _logger.Info($"{step}: {e.SqlState} ({e.MessageText}) on attempt {number} of {_options.MaxAttempts}; nothing held, retrying in {pause.TotalMilliseconds:0} ms{named}",
+                        ("step", step), ("sqlstate", e.SqlState), ("attempt", number), ("attempts", _options.MaxAttempts), ("retry_ms", Math.Round(pause.TotalMilliseconds)),
+                        ("blocker", blockers.Count == 0 ? null : blockers));
+                    if (watch is null)
+                    {
+                        (watchConnection, watch) = StartWatch();
+                    }
+
+                    Thread.Sleep(pause);
+                }
             }
         }
+        finally
+        {
+            watch?.Dispose();
+            watchConnection?.Dispose();
+        }
     }
+
+    /// <summary>A second connection (same credentials) watching this session's lock waits; none when it cannot be opened.</summary>
+    private (NpgsqlConnection?, BlockerWatch?) StartWatch()
+    {
+        try
+        {
+            var side = OpenSideConnection("blocker watch");
+            var interval = TimeSpan.FromMilliseconds(Math.Clamp(_options.LockTimeout.TotalMilliseconds / 5, 5, 1000));
+            return (side, BlockerWatch.Start(side, BackendPid, interval));
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+        {
+            _logger.LogInformation($"could not open a second connection to name the blocking session: {e.Message}");
+            return (null, null);
+        }
+    }
+
+    /// <summary>This session's backend pid as the server knows it (through a pooler, the client-side ProcessID is the pooler's).</summary>
+    private int BackendPid => _backendPid ??= Scalar<int>("SELECT pg_backend_pid()");
+
+    private int? _backendPid;
+
+    internal NpgsqlConnection OpenSideConnection(string purpose)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(_connection.ConnectionString)
+        {
+            ApplicationName = $"{new NpgsqlConnectionStringBuilder(_connection.ConnectionString).ApplicationName} {purpose}".Trim(),
+            Pooling = false,
+        };
+        var side = _connection.CloneWith(builder.ConnectionString);
+        side.Open();
+        return side;
+    }
+
+    internal ILogger Logger => _logger;
+
+    /// <summary>"step: 71000/300248 rows, 23.6% (estimated time remaining: 5 minutes), 35042 rows/s", with the same as fields.</summary>
+    internal static void ReportProgress(ILogger logger, string step, long done, long total, TimeSpan elapsed, string extra = "", params (string, object?)[] extraFields)
+    {
+        var remaining = Progress.Remaining(done, total, elapsed);
+        (string, object?)[] fields =
+        [
+            ("step", step), ("rows", done), ("total", total), ("percent", Math.Round(Progress.Percent(done, total), 1)),
+            ("eta_s", remaining is { } r ? Math.Round(r.TotalSeconds) : null), ("rows_per_second", double.Parse(Progress.Rate(done, elapsed), System.Globalization.CultureInfo.InvariantCulture)),
+            ("elapsed_s", Math.Round(elapsed.TotalSeconds, 3)),
+        ];
+        logger.Info($"{step}: {done}/{total} rows, {Progress.Line(done, total, elapsed)}{extra}, {Progress.Rate(done, elapsed)} rows/s", [.. fields, .. extraFields]);
+    }
+
+    internal OnlineDdlOptions Options => _options;
+
+    internal int MonitoredPid => BackendPid;
 
     /// <summary>Exponential from RetryDelay up to MaxRetryDelay, with "equal jitter" (half fixed, half random) so retrying runs do not move in step.</summary>
     private TimeSpan Backoff(int attempt)
@@ -239,7 +314,4 @@ public sealed class OnlineDdl
 #pragma warning restore CA5394
     }
 
-    private static string Percent(long done, long total) => total <= 0 ? "100%" : $"{Math.Min(100.0, 100.0 * done / total):0.0}%";
-
-    private static string Rate(long rows, TimeSpan elapsed) => elapsed.TotalSeconds < 0.001 ? rows.ToString() : $"{rows / elapsed.TotalSeconds:0}";
 }

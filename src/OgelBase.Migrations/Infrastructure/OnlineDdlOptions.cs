@@ -35,4 +35,7 @@ public sealed class OnlineDdlOptions
     /// Read from OGELBASE_TEST_BATCH_DELAY_MS by the runner; zero in production.
     /// </summary>
     public int BatchDelayMilliseconds { get; set; }
+
+    /// <summary>How often a long step (backfill batches, index builds) reports percent done, rate and time left.</summary>
+    public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromSeconds(2);
 }

@@ -7,8 +7,7 @@ using static OgelBase.Migrations.Tests.ActiveOrg.ActiveOrgData;
 namespace OgelBase.Migrations.Tests.ActiveOrg;
 
 /// <summary>008 on a live database: killed runs, lock contention, leftovers of earlier attempts.</summary>
-// Its subject is timing (signals, lock waits, concurrent processes, online DDL under load): it runs alone.
-[NonParallelizable]
+[NonParallelizable] // its subject is timing (signals, lock waits, concurrent processes, online DDL under load): it runs alone
 public sealed class ActiveOrgOnlineTests
 {
     private static Dictionary<string, string?> SlowBatches(TestDatabase db) => new()

@@ -10,8 +10,7 @@ namespace OgelBase.Migrations.Tests.Bench;
 /// It checks that the benchmark works and reports, never how fast anything was: timings on a shared 2-core machine
 /// are figures for docs/benchmarks.md, not assertions.
 /// </summary>
-// Its subject is timing (signals, lock waits, concurrent processes, online DDL under load): it runs alone.
-[NonParallelizable]
+[NonParallelizable] // its subject is timing (signals, lock waits, concurrent processes, online DDL under load): it runs alone
 public sealed class BenchmarkSmokeTests
 {
     [Test]

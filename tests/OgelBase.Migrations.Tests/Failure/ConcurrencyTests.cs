@@ -3,8 +3,7 @@ using OgelBase.Migrations.Tests.Support;
 namespace OgelBase.Migrations.Tests.Failure;
 
 /// <summary>Deploys that overlap: runners queue on the migration lock; none fails, none applies a version twice.</summary>
-// Its subject is timing (signals, lock waits, concurrent processes, online DDL under load): it runs alone.
-[NonParallelizable]
+[NonParallelizable] // its subject is timing (signals, lock waits, concurrent processes, online DDL under load): it runs alone
 public sealed class ConcurrencyTests
 {
     [Test]

@@ -3,8 +3,7 @@ using OgelBase.Migrations.Tests.Support;
 namespace OgelBase.Migrations.Tests.Failure;
 
 /// <summary>Ctrl-C and SIGTERM mid-migration: the transaction is rolled back, the lock released, the exit non-zero.</summary>
-// Its subject is timing (signals, lock waits, concurrent processes, online DDL under load): it runs alone.
-[NonParallelizable]
+[NonParallelizable] // its subject is timing (signals, lock waits, concurrent processes, online DDL under load): it runs alone
 public sealed class GracefulStopTests
 {
     [TestCase(15, TestName = "SIGTERM_mid_migration_rolls_back_releases_the_lock_and_exits_130")]

@@ -4,8 +4,7 @@ using OgelBase.Migrations.Tests.Support;
 namespace OgelBase.Migrations.Tests.Runner;
 
 /// <summary>Bad input gets one clear line on stderr and a documented exit code, never a stack trace or a changed database.</summary>
-// Its subject is timing (signals, lock waits, concurrent processes, online DDL under load): it runs alone.
-[NonParallelizable]
+[NonParallelizable] // its subject is timing (signals, lock waits, concurrent processes, online DDL under load): it runs alone
 public sealed class CommandLineTests
 {
     private static readonly Dictionary<string, string?> NoDatabase = new();

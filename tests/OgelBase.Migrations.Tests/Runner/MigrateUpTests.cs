@@ -5,8 +5,7 @@ using OgelBase.Migrations.Tests.Support;
 
 namespace OgelBase.Migrations.Tests.Runner;
 
-// Its subject is timing (signals, lock waits, concurrent processes, online DDL under load): it runs alone.
-[NonParallelizable]
+[NonParallelizable] // its subject is timing (signals, lock waits, concurrent processes, online DDL under load): it runs alone
 public sealed class MigrateUpTests
 {
     private static IEnumerable<long> OrdinaryVersions => KnownMigrations.All.Where(m => m.OptIn is null).Select(m => m.Version);
