@@ -23,6 +23,7 @@ public static class PresenceProbes
         [7] = ("function platform.user_has_org_role(uuid,text)", "to_regprocedure('platform.user_has_org_role(uuid,text)') IS NOT NULL"),
         [8] = ("column platform.users.active_org_id", Column("platform.users", "active_org_id")),
         [10] = ("function platform.update_last_activity_at_column()", "to_regprocedure('platform.update_last_activity_at_column()') IS NOT NULL"),
+        [11] = ("column platform.organization_members.accepted_at", Column("platform.organization_members", "accepted_at")),
     };
 
     public static bool Has(long version) => Probes.ContainsKey(version);
