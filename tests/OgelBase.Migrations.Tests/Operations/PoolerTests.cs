@@ -31,6 +31,19 @@ public sealed class PoolerTests
     }
 
     [Test]
+    public async Task Migrate_up_through_a_statement_mode_pooler_exits_2_and_creates_nothing()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        var before = await DryRunTests.ImageAsync(db);
+
+        var result = await Cli.RunAsync(Through(PgBouncer.Statement, db), "migrate", "up");
+
+        Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
+        Assert.That(result.Stderr, Does.Contain("transaction or statement mode").And.Contain("direct URL"));
+        Assert.That(await DryRunTests.ImageAsync(db), Is.EqualTo(before), "nothing was created");
+    }
+
+    [Test]
     public async Task Five_concurrent_runs_through_a_transaction_mode_pooler_are_all_refused_and_the_direct_url_then_migrates_at_once()
     {
         await using var db = await TestDatabase.CreateAsync();

@@ -37,6 +37,9 @@ public sealed class PgBouncer
     /// <summary>pool_mode = transaction: the server session is handed to another client after every transaction.</summary>
     public static PgBouncer Transaction => Get("transaction");
 
+    /// <summary>pool_mode = statement: the server session is handed on after every statement; transaction blocks are refused.</summary>
+    public static PgBouncer Statement => Get("statement");
+
     /// <summary>The database as a postgres:// URI through this pooler, as a user pasting the pooler's URL would give it.</summary>
     public string UrlFor(TestDatabase db) =>
         $"postgres://{Uri.EscapeDataString(PostgresServer.User)}:{Uri.EscapeDataString(PostgresServer.Password)}@127.0.0.1:{Port}/{Uri.EscapeDataString(db.Name)}";
