@@ -312,4 +312,49 @@ public sealed class GoTrueMirrorTests
         Assert.That(await db.ScalarAsync<bool>($"SELECT has_schema_privilege('{gotrue.Role}', 'platform', 'USAGE') AND has_table_privilege('{gotrue.Role}', 'platform.users', 'INSERT')"), Is.False,
             "GoTrue's role has no rights on platform; its sign-ups above were mirrored through the SECURITY DEFINER trigger alone");
     }
+
+    [Test]
+    public async Task A_dry_run_with_include_9_without_auth_users_is_refused_the_same_way()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+
+        var dry = await db.RunAsync("migrate", "up", "--include", "9", "--dry-run");
+
+        Assert.That(dry.ExitCode, Is.EqualTo(1), dry.ToString());
+        Assert.That(dry.Stderr, Does.Contain("auth.users"));
+    }
+
+    [Test]
+    public async Task GoTrue_writes_go_through_even_when_the_mirror_itself_is_broken()
+    {
+        var (db, gotrue) = await MigratedAsync();
+        await using var _ = db;
+        await using var __ = gotrue;
+        await db.ExecuteAsync($"ALTER TABLE {M009_MirrorGoTrueUsers.FailuresTable} RENAME TO broken_by_hand");
+
+        var id = await gotrue.SignUpAsync("o'brien@example.com");
+        await gotrue.SignInAsync(id);
+        await gotrue.HardDeleteAsync(id);
+
+        Assert.That(await db.ScalarAsync<long>($"SELECT count(*) FROM platform.users WHERE id = '{id}'"), Is.Zero);
+        Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM auth.users"), Is.Zero, "every GoTrue write, the delete included, succeeded");
+    }
+
+    [Test]
+    public async Task The_documented_retry_statement_mirrors_every_listed_user_once_the_cause_is_fixed()
+    {
+        var (db, gotrue) = await MigratedAsync();
+        await using var _ = db;
+        await using var __ = gotrue;
+        await db.ExecuteAsync($"INSERT INTO platform.users (id, email) VALUES ('{Guid.NewGuid()}', 'shared@example.com')");
+        var id = await gotrue.SignUpAsync("shared@example.com");
+        Assert.That(await FailureAsync(db, id), Is.Not.Null);
+
+        await db.ExecuteAsync("UPDATE platform.users SET email = 'renamed@example.com' WHERE email = 'shared@example.com'");
+        await db.ExecuteAsync($"SELECT platform.gotrue_sync_user_by_id(user_id) FROM {M009_MirrorGoTrueUsers.FailuresTable}");
+
+        Assert.That((await PlatformUserAsync(db, id))["email"], Is.EqualTo("shared@example.com"));
+        Assert.That(await OrgsOwnedAsync(db, id), Is.EqualTo(1));
+        Assert.That(await db.ScalarAsync<long>($"SELECT count(*) FROM {M009_MirrorGoTrueUsers.FailuresTable}"), Is.Zero);
+    }
 }
