@@ -97,7 +97,7 @@ public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackManifest
         {
             var ddl = Online(connection, transaction);
             ReplaceOriginalAndInstallTrigger(ddl);
-            Backfill(ddl);
+            Backfill(new OnlineDdl(connection, transaction, BackfillOptions(), _logger));
             Verify(ddl);
         }, "009: swap the original's triggers (if any) for " + CreateTriggerSql + " in one short transaction under a short lock_timeout, retried on 55P03; " +
            "drop the original's functions; batched backfill: platform.gotrue_sync_user_by_id(id) for every auth.users row, each batch its own transaction; verify");
@@ -161,7 +161,22 @@ public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackManifest
     /// <summary>
     /// Every GoTrue user, keyset batches by id, each batch its own transaction. Re-running after a kill repeats only
     /// idempotent work: a user already mirrored is updated in place (only if something differs), never created again.
+    /// A batch holds each of its users (row locks, the per-user lock) until it commits, and a GoTrue write of such a
+    /// user waits for that; one mirrored user costs about ten row writes (user, organization, membership, active
+    /// organization, indexes), so a batch takes a tenth of --batch-size users to keep that wait near 008's.
     /// </summary>
+    private OnlineDdlOptions BackfillOptions() =>
+        new()
+        {
+            LockTimeout = _options.LockTimeout,
+            MaxAttempts = _options.MaxAttempts,
+            RetryDelay = _options.RetryDelay,
+            MaxRetryDelay = _options.MaxRetryDelay,
+            BatchSize = Math.Max(1, _options.BatchSize / 10),
+            BackfillPauseRatio = _options.BackfillPauseRatio,
+            BatchDelayMilliseconds = _options.BatchDelayMilliseconds,
+        };
+
     private static void Backfill(OnlineDdl ddl) =>
         ddl.Batches("mirror existing GoTrue users", ddl.Scalar<long>("SELECT count(*) FROM auth.users"), hasAfter => $"""
             WITH batch AS (
