@@ -162,8 +162,10 @@ public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackManifest
     /// Every GoTrue user, keyset batches by id, each batch its own transaction. Re-running after a kill repeats only
     /// idempotent work: a user already mirrored is updated in place (only if something differs), never created again.
     /// A batch holds each of its users (row locks, the per-user lock) until it commits, and a GoTrue write of such a
-    /// user waits for that; one mirrored user costs about ten row writes (user, organization, membership, active
-    /// organization, indexes), so a batch takes a tenth of --batch-size users to keep that wait near 008's.
+    /// user waits for that. One mirrored user costs far more than one 008 row (user, organization, membership, active
+    /// organization, their indexes, a subtransaction), so a batch takes a tenth of --batch-size users: 100 by default,
+    /// ~160 ms at the ~630 users/s measured at 100k on the shared 2-core machine (docs/benchmarks.md). Only a GoTrue
+    /// write of one of those 100 users can wait that long; a smaller --batch-size shortens it.
     /// </summary>
     private OnlineDdlOptions BackfillOptions() =>
         new()
