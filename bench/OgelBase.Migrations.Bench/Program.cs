@@ -90,5 +90,43 @@ root.SetAction(async (parse, cancellationToken) =>
     }
 });
 
+// Migration 9: its own data set and traffic (GoTrue sign-ups, sign-ins, Studio lookups); see GoTrueBenchmark.
+var gotrueUsers = new Option<int>("--users") { Description = "GoTrue users in auth.users before 9.", DefaultValueFactory = _ => 100_000 };
+var gotrueClients = new Option<int>("--clients") { Description = "Traffic connections; connection c sends c mod 3: sign-up, sign-in, Studio lookup.", DefaultValueFactory = _ => 6 };
+var gotrueRate = new Option<double>("--rate") { Description = "Queries per second per client.", DefaultValueFactory = _ => 20 };
+var gotrueServer = new Option<string?>("--server-url") { Description = serverUrl.Description };
+var gotrueOut = new Option<string>("--out") { Description = "Directory for gotrue-N.md.", DefaultValueFactory = _ => Path.Combine("bench", "out") };
+var gotrueRunnerArgs = new Option<string[]>("--runner-arg") { Description = runnerArgs.Description, AllowMultipleArgumentsPerToken = false };
+var gotrue = new Command("gotrue", "Migration 9: GoTrue users backfilled while sign-ups, sign-ins and Studio's lookups run (issue #13).")
+{
+    gotrueUsers, gotrueClients, gotrueRate, gotrueServer, gotrueOut, gotrueRunnerArgs,
+};
+gotrue.SetAction(async (parse, cancellationToken) =>
+{
+    try
+    {
+        return await GoTrueBenchmark.RunAsync(new GoTrueBenchOptions
+        {
+            ServerUrl = parse.GetValue(gotrueServer),
+            Users = parse.GetValue(gotrueUsers),
+            Clients = parse.GetValue(gotrueClients),
+            Rate = parse.GetValue(gotrueRate),
+            OutputDirectory = parse.GetValue(gotrueOut)!,
+            RunnerArguments = parse.GetValue(gotrueRunnerArgs) ?? [],
+        }, Console.Out, cancellationToken);
+    }
+    catch (OperationCanceledException)
+    {
+        await Console.Error.WriteLineAsync("interrupted");
+        return 130;
+    }
+    catch (InvalidOperationException e)
+    {
+        await Console.Error.WriteLineAsync($"error: {e.Message}");
+        return 1;
+    }
+});
+root.Subcommands.Add(gotrue);
+
 var parsed = root.Parse(args);
 return await parsed.InvokeAsync(cancellationToken: stop.Token);

@@ -22,6 +22,8 @@ public static class PresenceProbes
         [6] = ("column platform.databases.connection_string_encrypted", Column("platform.databases", "connection_string_encrypted")),
         [7] = ("function platform.user_has_org_role(uuid,text)", "to_regprocedure('platform.user_has_org_role(uuid,text)') IS NOT NULL"),
         [8] = ("column platform.users.active_org_id", Column("platform.users", "active_org_id")),
+        // The original 009 applied by hand. 9 declares [ReplacesHandApplied]: baseline reports it and never records 9.
+        [9] = ("trigger function public.sync_auth_user_to_platform()", "to_regprocedure('public.sync_auth_user_to_platform()') IS NOT NULL"),
         [10] = ("function platform.update_last_activity_at_column()", "to_regprocedure('platform.update_last_activity_at_column()') IS NOT NULL"),
         [11] = ("column platform.organization_members.accepted_at", Column("platform.organization_members", "accepted_at")),
     };

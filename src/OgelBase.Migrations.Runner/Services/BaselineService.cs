@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Reflection;
 using Npgsql;
+using OgelBase.Migrations.Infrastructure;
 using OgelBase.Migrations.Runner.Engine;
 
 namespace OgelBase.Migrations.Runner.Services;
@@ -11,6 +13,9 @@ public enum Presence
     Present,
     Absent,
     Partial,
+
+    /// <summary>The hand-applied original of a version whose Up replaces it (<see cref="ReplacesHandAppliedAttribute"/>): reported, never recorded.</summary>
+    Original,
 }
 
 public sealed record ProbeResult(KnownMigration Migration, bool ProbeSaysPresent, Presence Presence, IReadOnlyList<string> Missing);
@@ -30,6 +35,11 @@ public sealed class BaselineService(RunSettings settings, RunnerConsole console)
             if (KnownMigrations.Find(version) is null)
             {
                 throw new RunnerException(FailureKind.Usage, $"--versions: {version} is not a version this build knows ({MigrateUpService.Versions(KnownMigrations.All.Select(m => m.Version))}).");
+            }
+
+            if (Replaces(KnownMigrations.Find(version)!) is { } replaces)
+            {
+                throw new RunnerException(FailureKind.Usage, $"--versions: {version:000} is never baselined: {replaces.Advice}.");
             }
         }
 
@@ -111,11 +121,18 @@ public sealed class BaselineService(RunSettings settings, RunnerConsole console)
         console.Result($"{"version",-8}{"found",-10}evidence");
         foreach (var r in results)
         {
-            var found = r.Presence switch { Presence.Present => "present", Presence.Absent => "absent", _ => "PARTIAL" };
-            var detail = r.Presence == Presence.Partial ? $"; missing: {string.Join(", ", r.Missing)}" : "";
+            var found = r.Presence switch { Presence.Present => "present", Presence.Absent => "absent", Presence.Original => "original", _ => "PARTIAL" };
+            var detail = r.Presence switch
+            {
+                Presence.Partial => $"; missing: {string.Join(", ", r.Missing)}",
+                Presence.Original => $"; not recorded: {Replaces(r.Migration)!.Advice}",
+                _ => "",
+            };
             console.Result($"{r.Migration.Version,-8:000}{found,-10}{PresenceProbes.Evidence(r.Migration.Version)} {(r.ProbeSaysPresent ? "exists" : "does not exist")}{detail}");
         }
     }
+
+    private static ReplacesHandAppliedAttribute? Replaces(KnownMigration migration) => migration.Type.GetCustomAttribute<ReplacesHandAppliedAttribute>();
 
     public static async Task<IReadOnlyList<ProbeResult>> ProbeAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
@@ -136,6 +153,13 @@ public sealed class BaselineService(RunSettings settings, RunnerConsole console)
             var expected = Postconditions.Expected(assumed).GetValueOrDefault(version) ?? [];
             var missing = Postconditions.Check(assumed, live, invalid, only: [version]).Select(d => d.Problem).ToList();
             Presence presence;
+            if (Replaces(migration) is not null)
+            {
+                // What a probe finds here is the defective original, not this version's objects.
+                results.Add(new ProbeResult(migration, probes[version], probes[version] ? Presence.Original : Presence.Absent, []));
+                continue;
+            }
+
             if (probes[version])
             {
                 presence = missing.Count == 0 ? Presence.Present : Presence.Partial;

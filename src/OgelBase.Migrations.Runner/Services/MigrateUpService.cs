@@ -1,4 +1,7 @@
 using System.Diagnostics;
+using System.Reflection;
+using Npgsql;
+using OgelBase.Migrations.Infrastructure;
 using OgelBase.Migrations.Runner.Engine;
 
 namespace OgelBase.Migrations.Runner.Services;
@@ -20,6 +23,8 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
             return await DryRunAsync(options, clock, cancellationToken);
         }
 
+        // Before the session: opening it creates the version table, and a refused run must change nothing.
+        await CheckPreconditionsAsync(options, cancellationToken);
         await using var session = await MigrationSession.OpenAsync(settings, console, options.Include, cancellationToken, guardVerb: "migrate up", allowChanged: options.AllowChanged);
 
         var plan = Plan(options, session.Applied.Select(a => a.Version).ToHashSet());
@@ -82,6 +87,7 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
         }
 
         var plan = Plan(options, appliedVersions.Select(a => a.Version).ToHashSet());
+        await CheckPreconditionsAsync(connection, plan);
         using var preview = FluentMigratorHost.Create(settings, console, options.Include, preview: true);
         var skipped = 0;
         foreach (var migration in plan.Pending)
@@ -99,6 +105,39 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
         var what = plan.Pending.Count == 0 ? "nothing to apply" : $"would apply {plan.Pending.Count} migration{(plan.Pending.Count == 1 ? "" : "s")} ({Versions(plan.Pending.Select(m => m.Version))})";
         console.Info($"migrate up --dry-run: {what}; nothing was changed{(skipped > 0 ? $"; {skipped} code steps not shown" : "")}{HeldBackNote(plan)} ({clock.Elapsed.TotalSeconds:0.0} s)");
         return ExitCodes.Success;
+    }
+
+    /// <summary>
+    /// Every migration about to be applied may declare what it needs outside this tool's schema
+    /// (<see cref="PreconditionAttribute"/>); one unmet precondition refuses the whole run before anything is applied.
+    /// </summary>
+    private async Task CheckPreconditionsAsync(MigrateUpOptions options, CancellationToken cancellationToken)
+    {
+        // Only a run that could apply such a migration pays for the extra connection.
+        var candidates = Plan(options, new HashSet<long>()).Pending;
+        if (!candidates.Any(m => m.Type.GetCustomAttributes<PreconditionAttribute>().Any()))
+        {
+            return;
+        }
+
+        await using var connection = await Database.ConnectAsync(settings, console, "preconditions", cancellationToken);
+        var applied = await VersionStore.ReadAsync(connection, cancellationToken);
+        await CheckPreconditionsAsync(connection, Plan(options, applied.Select(a => a.Version).ToHashSet()));
+    }
+
+    private static async Task CheckPreconditionsAsync(NpgsqlConnection connection, UpPlan plan)
+    {
+        foreach (var migration in plan.Pending)
+        {
+            foreach (var precondition in migration.Type.GetCustomAttributes<PreconditionAttribute>())
+            {
+                await using var command = new NpgsqlCommand($"SELECT ({precondition.Condition})", connection);
+                if (await command.ExecuteScalarAsync() is not true)
+                {
+                    throw new RunnerException(FailureKind.Failed, $"migrate up refused: {precondition.Message}. Nothing was changed.");
+                }
+            }
+        }
     }
 
     private static string HeldBackNote(UpPlan plan) =>

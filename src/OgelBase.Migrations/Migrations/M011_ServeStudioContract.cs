@@ -287,14 +287,7 @@ public sealed class M011_ServeStudioContract : Migration, IRollbackManifest
     // "user" is a reserved word; the others are plain lower-case names and quoting leaves them as they are.
     private static string Quote(string identifier) => "\"" + identifier + "\"";
 
-    private static string ReadSql(string file)
-    {
-        var assembly = typeof(M011_ServeStudioContract).Assembly;
-        var name = assembly.GetManifestResourceNames().Single(n => n.EndsWith(".M011." + file, StringComparison.Ordinal));
-        using var stream = assembly.GetManifestResourceStream(name)!;
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    }
+    private static string ReadSql(string file) => SqlResource.Read("M011/" + file);
 
     // FluentMigrator prints this for the step in --dry-run and --verbose, where the code itself is not shown.
     private static string Describe(string how, params string[] steps) => $"011, {how}: {string.Join("; ", steps)}";

@@ -1,0 +1,218 @@
+using System.Data;
+using FluentMigrator;
+using Microsoft.Extensions.Logging;
+using OgelBase.Migrations.Infrastructure;
+
+namespace OgelBase.Migrations.Migrations;
+
+/// <summary>
+/// 009 (issue #13): every GoTrue sign-up becomes a platform user, so Studio's request authentication (which
+/// looks the GoTrue id up in <c>platform.users</c>) finds them; spec §9, with the defects of §12.35 fixed.
+/// <para>
+/// A trigger on <c>auth.users</c> mirrors inserts, updates, soft and hard deletes. It can never fail GoTrue's
+/// write: a user that cannot be mirrored (no address, an address <c>platform.users</c> rejects or another
+/// platform user already has) is listed with the reason in <see cref="FailuresTable"/> and mirrored by the
+/// next write that makes it possible. Each newly mirrored user gets one default organization they own, which
+/// becomes their active one (008). Existing GoTrue users are mirrored by an online, batched backfill, so the
+/// migration runs outside one transaction (like 008) and every step is idempotent.
+/// </para>
+/// <para>
+/// Production may carry the original 009 applied by hand (public functions, triggers <c>on_auth_user_change</c>
+/// and <c>on_platform_user_created</c>); the Up replaces them in one short transaction. The Down removes the
+/// trigger and functions only: mirrored users and their organizations stay. Docs: docs/gotrue-sync.md.
+/// </para>
+/// </summary>
+[Migration(9, TransactionBehavior.None, "mirror GoTrue sign-ups into platform users")]
+[OptIn(9, "It needs GoTrue's auth.users in this database and mirrors every GoTrue user into platform.users, giving each " +
+          "new one a default organization; apply it where GoTrue runs against this database.")]
+[Precondition(AuthUsersReady, "009 needs GoTrue's table auth.users (with " + AuthUsersColumnList + ") in this database; GoTrue creates it on its first start")]
+[ReplacesHandApplied("the original 009 applied by hand is replaced, not adopted: run 'migrate up --include 9', which swaps its triggers and public functions for the corrected ones without duplicating users or organizations")]
+public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackManifest
+{
+    public const string FailuresTable = "platform.auth_user_sync_failures";
+    public const string Trigger = "platform_mirror_user";
+    public const string TriggerFunction = "platform.gotrue_sync_trigger()";
+
+    /// <summary>Every function 9 creates; all hardened (search_path pinned, no EXECUTE for PUBLIC).</summary>
+    public static readonly IReadOnlyList<string> Functions =
+    [
+        "platform.gotrue_org_slug(text, uuid, integer)",
+        "platform.gotrue_apply_user(uuid, text, timestamptz, timestamptz, timestamptz, jsonb, timestamptz, timestamptz, boolean)",
+        "platform.gotrue_sync_user(uuid, text, timestamptz, timestamptz, timestamptz, jsonb, timestamptz, timestamptz, boolean)",
+        "platform.gotrue_sync_user_by_id(uuid)",
+        TriggerFunction,
+    ];
+
+    /// <summary>The original's objects (spec §9), found wherever they are.</summary>
+    public const string OriginalAuthTrigger = "on_auth_user_change";
+    public const string OriginalPlatformTrigger = "on_platform_user_created";
+    public static readonly IReadOnlyList<string> OriginalFunctions = ["public.sync_auth_user_to_platform()", "public.create_default_org_for_user()"];
+
+    private const string AuthUsersColumnList = "id, email, email_confirmed_at, last_sign_in_at, created_at, raw_user_meta_data, banned_until, deleted_at";
+
+    public const string AuthUsersReady =
+        "to_regclass('auth.users') IS NOT NULL AND (SELECT count(*) FROM pg_catalog.pg_attribute a WHERE a.attrelid = to_regclass('auth.users') AND NOT a.attisdropped " +
+        "AND a.attname = ANY (string_to_array(replace('" + AuthUsersColumnList + "', ' ', ''), ','))) = 8";
+
+    private const string OurTriggerExists =
+        $"EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = to_regclass('auth.users') AND t.tgname = '{Trigger}' AND NOT t.tgisinternal)";
+
+    private const string OriginalTriggersExist =
+        $"(EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = to_regclass('auth.users') AND t.tgname = '{OriginalAuthTrigger}') " +
+        $"OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = to_regclass('platform.users') AND t.tgname = '{OriginalPlatformTrigger}'))";
+
+    private const string CreateTriggerSql =
+        $"CREATE OR REPLACE TRIGGER {Trigger} AFTER INSERT OR UPDATE OR DELETE ON auth.users FOR EACH ROW EXECUTE FUNCTION {TriggerFunction}";
+
+    private const string DropTriggerSql = $"DROP TRIGGER IF EXISTS {Trigger} ON auth.users";
+
+    private readonly OnlineDdlOptions _options;
+    private readonly ILogger<M009_MirrorGoTrueUsers> _logger;
+
+    public M009_MirrorGoTrueUsers(OnlineDdlOptions options, ILogger<M009_MirrorGoTrueUsers> logger)
+    {
+        _options = options;
+        _logger = logger;
+    }
+
+    public IReadOnlyList<RemovedObject> RemovedByDown { get; } =
+    [
+        new(RemovedKind.Table, Platform.Schema, "auth_user_sync_failures", Preserved: true,
+            Note: "derived from auth.users, not data of its own: the next --include 9 lists again every GoTrue user it cannot mirror"),
+    ];
+
+    public override void Up()
+    {
+        // No table lock beyond creating a new table and functions: each statement commits on its own.
+        Execute.Sql(SqlResource.Read("M009/failures_table.sql"));
+        Execute.Sql($"REVOKE ALL ON TABLE {FailuresTable} FROM PUBLIC");
+        foreach (var file in new[] { "org_slug.sql", "apply_user.sql", "sync_user.sql", "sync_user_by_id.sql", "sync_trigger.sql" })
+        {
+            Execute.Sql(SqlResource.Read("M009/" + file));
+        }
+
+        Execute.Sql(string.Join(";\n", Functions.Select(f => $"REVOKE ALL ON FUNCTION {f} FROM PUBLIC")));
+
+        Execute.WithConnection((connection, transaction) =>
+        {
+            var ddl = Online(connection, transaction);
+            ReplaceOriginalAndInstallTrigger(ddl);
+            Backfill(new OnlineDdl(connection, transaction, BackfillOptions(), _logger));
+            Verify(ddl);
+        }, "009: swap the original's triggers (if any) for " + CreateTriggerSql + " in one short transaction under a short lock_timeout, retried on 55P03; " +
+           "drop the original's functions; batched backfill: platform.gotrue_sync_user_by_id(id) for every auth.users row, each batch its own transaction; verify");
+    }
+
+    public override void Down()
+    {
+        Execute.WithConnection((connection, transaction) =>
+        {
+            var ddl = Online(connection, transaction);
+            ddl.LockedStep($"drop trigger {Trigger} on auth.users", $"NOT {OurTriggerExists}", DropTriggerSql);
+            var mirrored = ddl.Scalar<long>("SELECT count(*) FROM platform.users u WHERE EXISTS (SELECT 1 FROM auth.users a WHERE a.id = u.id)");
+            _logger.LogInformation($"GoTrue users are no longer mirrored; the {mirrored} platform users mirrored from auth.users and their organizations stay, " +
+                                   "and GoTrue's own writes keep working. 'migrate up --include 9' mirrors again from where things are.");
+        }, "009 down: " + DropTriggerSql + " under a short lock_timeout, retried on 55P03");
+
+        foreach (var function in Functions.Reverse())
+        {
+            Execute.Sql($"DROP FUNCTION IF EXISTS {function}");
+        }
+
+        Execute.Sql($"DROP TABLE IF EXISTS {FailuresTable}");
+    }
+
+    private OnlineDdl Online(IDbConnection connection, IDbTransaction? transaction) => new(connection, transaction, _options, _logger);
+
+    /// <summary>
+    /// The original's two triggers go in the same transaction as ours arrives: no GoTrue write is mirrored twice
+    /// (two organizations) or not at all. Its functions are found through its triggers, wherever they were created.
+    /// </summary>
+    private void ReplaceOriginalAndInstallTrigger(OnlineDdl ddl)
+    {
+        var originalFunctions = ddl.Scalar<string[]>($"""
+            SELECT coalesce(array_agg(DISTINCT t.tgfoid::regprocedure::text), ARRAY[]::text[]) FROM pg_catalog.pg_trigger t
+            WHERE (t.tgrelid = to_regclass('auth.users') AND t.tgname = '{OriginalAuthTrigger}')
+               OR (t.tgrelid = to_regclass('platform.users') AND t.tgname = '{OriginalPlatformTrigger}')
+            """).Concat(OriginalFunctions).Distinct().ToList();
+
+        if (ddl.Scalar<bool>($"SELECT {OriginalTriggersExist}"))
+        {
+            _logger.LogInformation($"found the original 009 applied by hand (triggers {OriginalAuthTrigger}, {OriginalPlatformTrigger}); replacing it");
+        }
+
+        ddl.LockedStep($"install trigger {Trigger} on auth.users (replacing the original's triggers)", $"{OurTriggerExists} AND NOT {OriginalTriggersExist}",
+            $"DROP TRIGGER IF EXISTS {OriginalAuthTrigger} ON auth.users",
+            $"DROP TRIGGER IF EXISTS {OriginalPlatformTrigger} ON platform.users",
+            CreateTriggerSql);
+
+        // No CASCADE: a function still used by something else than the original's triggers makes this fail loudly.
+        foreach (var function in originalFunctions)
+        {
+            var exists = ddl.Scalar<bool>($"SELECT to_regprocedure('{function.Replace("'", "''", StringComparison.Ordinal)}') IS NOT NULL");
+            if (exists)
+            {
+                ddl.Execute($"DROP FUNCTION {function}");
+                _logger.LogInformation($"dropped the original's function {function}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Every GoTrue user, keyset batches by id, each batch its own transaction. Re-running after a kill repeats only
+    /// idempotent work: a user already mirrored is updated in place (only if something differs), never created again.
+    /// A batch holds each of its users (row locks, the per-user lock) until it commits, and a GoTrue write of such a
+    /// user waits for that. One mirrored user costs far more than one 008 row (user, organization, membership, active
+    /// organization, their indexes, a subtransaction), so a batch takes a tenth of --batch-size users: 100 by default,
+    /// ~160 ms at the ~630 users/s measured at 100k on the shared 2-core machine (docs/benchmarks.md). Only a GoTrue
+    /// write of one of those 100 users can wait that long; a smaller --batch-size shortens it.
+    /// </summary>
+    private OnlineDdlOptions BackfillOptions() =>
+        new()
+        {
+            LockTimeout = _options.LockTimeout,
+            MaxAttempts = _options.MaxAttempts,
+            RetryDelay = _options.RetryDelay,
+            MaxRetryDelay = _options.MaxRetryDelay,
+            BatchSize = Math.Max(1, _options.BatchSize / 10),
+            BackfillPauseRatio = _options.BackfillPauseRatio,
+            BatchDelayMilliseconds = _options.BatchDelayMilliseconds,
+        };
+
+    private static void Backfill(OnlineDdl ddl) =>
+        ddl.Batches("mirror existing GoTrue users", ddl.Scalar<long>("SELECT count(*) FROM auth.users"), hasAfter => $"""
+            WITH batch AS (
+              SELECT a.id FROM auth.users a {(hasAfter ? "WHERE a.id > @after" : "")} ORDER BY a.id LIMIT @batch_size
+            ), synced AS (
+              SELECT platform.gotrue_sync_user_by_id(b.id) AS outcome FROM batch b
+            )
+            SELECT (SELECT b.id FROM batch b ORDER BY b.id DESC LIMIT 1), (SELECT count(*) FROM synced),
+                   (SELECT count(*) FROM synced s WHERE s.outcome IN ('created', 'updated', 'deleted'))
+            """);
+
+    private void Verify(OnlineDdl ddl)
+    {
+        var problems = new List<string>();
+        if (!ddl.Scalar<bool>($"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = 'auth.users'::regclass AND t.tgname = '{Trigger}' AND t.tgenabled = 'O' AND t.tgfoid = '{TriggerFunction}'::regprocedure)"))
+        {
+            problems.Add($"trigger {Trigger} on auth.users is missing, disabled or calls another function");
+        }
+
+        if (ddl.Scalar<bool>($"SELECT {OriginalTriggersExist}"))
+        {
+            problems.Add("a trigger of the original 009 is still there");
+        }
+
+        problems.AddRange(Functions.Where(f => !ddl.Scalar<bool>($"SELECT to_regprocedure('{f}') IS NOT NULL")).Select(f => $"function {f} is missing"));
+        if (problems.Count > 0)
+        {
+            throw new InvalidOperationException($"verification of 009 failed: {string.Join("; ", problems)}. The version is not recorded; re-run migrate up --include 9.");
+        }
+
+        var gotrue = ddl.Scalar<long>("SELECT count(*) FROM auth.users");
+        var mirrored = ddl.Scalar<long>("SELECT count(*) FROM platform.users u WHERE EXISTS (SELECT 1 FROM auth.users a WHERE a.id = u.id)");
+        var failures = ddl.Scalar<long>($"SELECT count(*) FROM {FailuresTable}");
+        _logger.LogInformation($"verified: GoTrue users: {gotrue}, mirrored in platform.users: {mirrored}, " +
+                               $"not mirrored (listed with the reason in {FailuresTable}): {failures}");
+    }
+}
