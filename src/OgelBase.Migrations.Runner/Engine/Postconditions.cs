@@ -1,5 +1,3 @@
-using System.Reflection;
-
 namespace OgelBase.Migrations.Runner.Engine;
 
 /// <summary>What one migration's Up leaves in schema platform: objects it creates, and objects of earlier versions it removes.</summary>
@@ -8,20 +6,22 @@ public sealed record VersionPostconditions(long Version, IReadOnlyList<Condition
 public sealed record Drift(long Version, string Problem);
 
 /// <summary>
-/// Post-conditions per version, read from Postconditions/NNN.txt (embedded). Those files are generated from a real
+/// Post-conditions per version, read from each migration's own <c>Migrations/M0NN/postconditions.txt</c> (embedded in the
+/// migrations assembly). Those files are generated from a real
 /// build of each version (catalog after minus catalog before) by a test that also fails whenever they fall out of
 /// date, so they cannot drift from the migrations themselves. Lines are <c>+kind\tidentity\tfacts[\tcondition]</c>
 /// or <c>-…</c>; the optional condition is <c>with:V</c> or <c>without:V</c> for an opt-in version V.
 /// </summary>
 public static class Postconditions
 {
-    public const string ResourcePrefix = "postconditions/";
+    private const string ResourceSuffix = "/postconditions.txt";
 
     private static readonly Lazy<Dictionary<long, VersionPostconditions>> Manifests = new(Load);
 
     public static VersionPostconditions? For(long version) => Manifests.Value.GetValueOrDefault(version);
 
-    public static string Format(long version) => $"{version:000}.txt";
+    /// <summary>The manifest's path under the migrations project, e.g. <c>Migrations/M008/postconditions.txt</c>.</summary>
+    public static string RelativePath(long version) => $"Migrations/M{version:000}{ResourceSuffix}";
 
     /// <summary>The objects each applied version should have left, after later applied versions removed theirs.</summary>
     public static Dictionary<long, List<CatalogObject>> Expected(IEnumerable<long> appliedVersions)
@@ -86,13 +86,22 @@ public static class Postconditions
 
     private static string Show(string facts) => facts.Length == 0 ? "(none)" : facts;
 
+    // The migrations project embeds them as "postconditions/M0NN/postconditions.txt".
+    private static string PostconditionsResource(long version) => $"postconditions/M{version:000}{ResourceSuffix}";
+
     private static Dictionary<long, VersionPostconditions> Load()
     {
-        var assembly = Assembly.GetExecutingAssembly();
+        var assembly = KnownMigrations.Assembly;
         var manifests = new Dictionary<long, VersionPostconditions>();
-        foreach (var name in assembly.GetManifestResourceNames().Where(n => n.StartsWith(ResourcePrefix, StringComparison.Ordinal)))
+        foreach (var migration in KnownMigrations.All)
         {
-            var version = long.Parse(Path.GetFileNameWithoutExtension(name[ResourcePrefix.Length..]), System.Globalization.CultureInfo.InvariantCulture);
+            var name = PostconditionsResource(migration.Version);
+            if (assembly.GetManifestResourceInfo(name) is null)
+            {
+                continue;
+            }
+
+            var version = migration.Version;
             using var stream = assembly.GetManifestResourceStream(name)!;
             using var reader = new StreamReader(stream);
             var creates = new List<ConditionalObject>();

@@ -128,7 +128,7 @@ public sealed class BaselineService(RunSettings settings, RunnerConsole console)
                 Presence.Original => $"; not recorded: {Replaces(r.Migration)!.Advice}",
                 _ => "",
             };
-            console.Result($"{r.Migration.Version,-8:000}{found,-10}{PresenceProbes.Evidence(r.Migration.Version)} {(r.ProbeSaysPresent ? "exists" : "does not exist")}{detail}");
+            console.Result($"{r.Migration.Version,-8:000}{found,-10}{PresenceProbes.Evidence(r.Migration)} {(r.ProbeSaysPresent ? "exists" : "does not exist")}{detail}");
         }
     }
 
@@ -141,7 +141,7 @@ public sealed class BaselineService(RunSettings settings, RunnerConsole console)
         var probes = new Dictionary<long, bool>();
         foreach (var migration in KnownMigrations.All)
         {
-            probes[migration.Version] = await PresenceProbes.RunAsync(migration.Version, connection, cancellationToken);
+            probes[migration.Version] = await PresenceProbes.RunAsync(migration, connection, cancellationToken);
         }
 
         var probedPresent = probes.Where(p => p.Value).Select(p => p.Key).ToList();
@@ -170,7 +170,7 @@ public sealed class BaselineService(RunSettings settings, RunnerConsole console)
                 presence = expected.Count > 0 && missing.Count < expected.Count ? Presence.Partial : Presence.Absent;
                 if (presence == Presence.Partial)
                 {
-                    missing.Insert(0, $"its probe evidence ({PresenceProbes.Evidence(version)})");
+                    missing.Insert(0, $"its probe evidence ({PresenceProbes.Evidence(migration)})");
                 }
             }
 

@@ -9,6 +9,7 @@ namespace OgelBase.Migrations.Migrations;
 /// two views and the one-shot grants, rebuilt as they exist in production.
 /// </summary>
 [Migration(1, "platform schema core")]
+[PresenceProbe("table platform.credentials", "to_regclass('platform.credentials') IS NOT NULL")]
 public sealed class M001_CreatePlatformSchema : Migration, IRollbackManifest
 {
     private const long Version = 1;

@@ -10,6 +10,7 @@ namespace OgelBase.Migrations.Migrations;
 /// credits and disk/compute configuration, with the billing helpers and views, rebuilt as they exist in production.
 /// </summary>
 [Migration(2, "billing, usage and resource configuration")]
+[PresenceProbe("table platform.subscriptions", "to_regclass('platform.subscriptions') IS NOT NULL")]
 public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
 {
     private const long Version = 2;

@@ -10,6 +10,7 @@ namespace OgelBase.Migrations.Migrations;
 /// The trigger on user_sessions is kept as production has it (defect §12.22); migration 10 repairs it.
 /// </summary>
 [Migration(3, "users, memberships, plans, add-ons, metrics, invitations, API keys, audit log, feature flags")]
+[PresenceProbe("table platform.users", "to_regclass('platform.users') IS NOT NULL")]
 public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
 {
     private const long Version = 3;

@@ -14,6 +14,8 @@ namespace OgelBase.Migrations.Migrations;
 /// when its user exists (production has the org and project but never got the membership).
 /// </summary>
 [Migration(Version, "seed the Lancio organization and its BlackWhale project")]
+// Data only, no catalog footprint: the probe reads the organizations table, so it runs only where that exists.
+[PresenceProbe("organization with slug 'lancio'", "EXISTS (SELECT 1 FROM platform.organizations WHERE slug = 'lancio')", Requires = "platform.organizations")]
 public sealed class M004_SeedLancioOrganization : Migration, IRollbackManifest
 {
     private const long Version = 4;

@@ -16,6 +16,7 @@ namespace OgelBase.Migrations.Migrations;
 /// and the catalog has to match what production holds until then.
 /// </summary>
 [Migration(Version, "platform.databases registry, Railway registration, permissive RLS")]
+[PresenceProbe("column platform.databases.connection_string_encrypted", "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('platform.databases') AND attname = 'connection_string_encrypted' AND NOT attisdropped)")]
 public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollbackManifest
 {
     private const long Version = 6;

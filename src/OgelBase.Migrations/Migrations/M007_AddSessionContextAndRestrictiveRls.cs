@@ -18,6 +18,7 @@ namespace OgelBase.Migrations.Migrations;
 /// </para>
 /// </summary>
 [Migration(Version, "Session context helpers and org-isolating RLS policies")]
+[PresenceProbe("function platform.user_has_org_role(uuid,text)", "to_regprocedure('platform.user_has_org_role(uuid,text)') IS NOT NULL")]
 [OptIn(Version, "It replaces the allow-all policies of 006 with org-isolating ones: from then on every role that does not " +
           "bypass RLS sees and changes no platform row unless the application sets a session context " +
           "(platform.set_user_context) inside each transaction, and the application does not do that yet. " +

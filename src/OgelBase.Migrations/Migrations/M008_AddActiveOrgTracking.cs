@@ -23,6 +23,7 @@ namespace OgelBase.Migrations.Migrations;
 /// </para>
 /// </summary>
 [Migration(Version, TransactionBehavior.None, "active organization tracking")]
+[PresenceProbe("column platform.users.active_org_id", "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('platform.users') AND attname = 'active_org_id' AND NOT attisdropped)")]
 public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
 {
     private const long Version = 8;

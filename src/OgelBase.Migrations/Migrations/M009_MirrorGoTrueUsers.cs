@@ -23,6 +23,8 @@ namespace OgelBase.Migrations.Migrations;
 /// </para>
 /// </summary>
 [Migration(9, TransactionBehavior.None, "mirror GoTrue sign-ups into platform users")]
+// The original 009 applied by hand: baseline reports it (ReplacesHandApplied) and never records 9.
+[PresenceProbe("trigger function public.sync_auth_user_to_platform()", "to_regprocedure('public.sync_auth_user_to_platform()') IS NOT NULL")]
 [OptIn(9, "It needs GoTrue's auth.users in this database and mirrors every GoTrue user into platform.users, giving each " +
           "new one a default organization; apply it where GoTrue runs against this database.")]
 [Precondition(AuthUsersReady, "009 needs GoTrue's table auth.users (with " + AuthUsersColumnList + ") in this database; GoTrue creates it on its first start")]

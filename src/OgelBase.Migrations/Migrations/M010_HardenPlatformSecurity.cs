@@ -18,6 +18,7 @@ namespace OgelBase.Migrations.Migrations;
 /// </para>
 /// </summary>
 [Migration(Version, "harden platform security (search_path, grants, invoker views, RLS on databases, two fixes)")]
+[PresenceProbe("function platform.update_last_activity_at_column()", "to_regprocedure('platform.update_last_activity_at_column()') IS NOT NULL")]
 public sealed class M010_HardenPlatformSecurity : Migration
 {
     private const long Version = 10;

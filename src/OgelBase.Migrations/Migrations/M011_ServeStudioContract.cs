@@ -27,6 +27,7 @@ namespace OgelBase.Migrations.Migrations;
 /// </para>
 /// </summary>
 [Migration(11, TransactionBehavior.None, "the Studio app's SQL: audit entity columns, member acceptance, project list and usage columns, add-on and payment method names, deleted status")]
+[PresenceProbe("column platform.organization_members.accepted_at", "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('platform.organization_members') AND attname = 'accepted_at' AND NOT attisdropped)")]
 public sealed class M011_ServeStudioContract : Migration, IRollbackManifest
 {
     public const string StatusCheck = "projects_status_valid";
