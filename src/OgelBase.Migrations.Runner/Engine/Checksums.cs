@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
+using FluentMigrator.Expressions;
+using FluentMigrator.Infrastructure;
 using FluentMigrator.Runner;
 using FluentMigrator.Runner.Initialization;
 using Microsoft.Extensions.DependencyInjection;
@@ -70,6 +72,21 @@ public static class Checksums
                 foreach (var statement in captured.Statements.Where(s => !s.Contains($"\"{VersionTable.Table}\"", StringComparison.Ordinal)))
                 {
                     text.Append(statement.ReplaceLineEndings("\n").Trim()).Append("\n;\n");
+                }
+            }
+
+            // Code steps cannot be rendered; what they say they do (their description) and what they declare they send are.
+            foreach (var (direction, collect) in new (string, Action<IMigrationContext>)[]
+                     {
+                         ("up", info.Migration.GetUpExpressions),
+                         ("down", info.Migration.GetDownExpressions),
+                     })
+            {
+                var context = new MigrationContext(runner.Processor, scope.ServiceProvider, "");
+                collect(context);
+                foreach (var step in context.Expressions.OfType<PerformDBOperationExpression>())
+                {
+                    text.Append("-- code step (").Append(direction).Append("): ").Append(step.Description ?? "").Append('\n');
                 }
             }
 

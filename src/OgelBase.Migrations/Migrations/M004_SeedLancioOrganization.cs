@@ -16,7 +16,7 @@ namespace OgelBase.Migrations.Migrations;
 [Migration(Version, "seed the Lancio organization and its BlackWhale project")]
 // Data only, no catalog footprint: the probe reads the organizations table, so it runs only where that exists.
 [PresenceProbe("organization with slug 'lancio'", "EXISTS (SELECT 1 FROM platform.organizations WHERE slug = 'lancio')", Requires = "platform.organizations")]
-public sealed class M004_SeedLancioOrganization : Migration, IRollbackManifest
+public sealed class M004_SeedLancioOrganization : Migration, IRollbackManifest, ICodeStepStatements
 {
     private const long Version = 4;
 
@@ -50,18 +50,56 @@ public sealed class M004_SeedLancioOrganization : Migration, IRollbackManifest
             "deleting it also deletes every row attached to the organization (members, projects, billing)"),
     ];
 
+    // The statements the seed and its Down send, so the checksum sees an edit to any of them (they run as code).
+    private const string DeleteMembershipSql = """
+        DELETE FROM platform.organization_members
+        WHERE organization_id IN (SELECT id FROM platform.organizations WHERE slug = @slug) AND user_id = @owner
+        """;
+
+    private const string DeleteProjectSql = "DELETE FROM platform.projects WHERE ref = @ref";
+
+    private const string DeleteOrganizationSql = "DELETE FROM platform.organizations WHERE slug = @slug";
+
+    private const string InsertOrganizationSql = """
+        INSERT INTO platform.organizations (name, slug, billing_email)
+        VALUES (@name, @slug, @email)
+        ON CONFLICT (slug) DO NOTHING
+        """;
+
+    private const string InsertProjectSql = """
+        INSERT INTO platform.projects
+          (organization_id, name, slug, ref, database_host, database_port, database_name, database_user,
+           database_password, postgres_meta_url, supabase_url, status)
+        SELECT o.id, 'BlackWhale', 'blackwhale', @ref, 'postgres.railway.internal', 5432, 'postgres', 'postgres',
+               @password, 'https://postgres-meta-production-6c48.up.railway.app', 'https://kong-production-80c6.up.railway.app',
+               'ACTIVE_HEALTHY'
+        FROM platform.organizations o
+        WHERE o.slug = @slug
+        ON CONFLICT (ref) DO NOTHING
+        """;
+
+    private const string OwnerExistsSql = "SELECT EXISTS (SELECT 1 FROM platform.users WHERE id = @owner)";
+
+    private const string InsertMembershipSql = """
+        INSERT INTO platform.organization_members (organization_id, user_id, role)
+        SELECT o.id, @owner, 'owner'
+        FROM platform.organizations o
+        WHERE o.slug = @slug
+        ON CONFLICT (organization_id, user_id) DO NOTHING
+        """;
+
+    public IEnumerable<string> CodeStepStatements =>
+        [DeleteMembershipSql, DeleteProjectSql, DeleteOrganizationSql, InsertOrganizationSql, InsertProjectSql, OwnerExistsSql, InsertMembershipSql];
+
     public override void Up() => Execute.WithConnection(Seed);
 
     public override void Down() => Execute.WithConnection((connection, transaction) =>
     {
         // The Up cannot tell an org it created from one that was already there (nor could the original), so
         // the Down removes the rows by their natural keys; the manifest makes the runner show and count them.
-        Run(connection, transaction, """
-            DELETE FROM platform.organization_members
-            WHERE organization_id IN (SELECT id FROM platform.organizations WHERE slug = @slug) AND user_id = @owner
-            """, ("slug", OrganizationSlug), ("owner", OwnerUserId));
-        Run(connection, transaction, "DELETE FROM platform.projects WHERE ref = @ref", ("ref", ProjectRef));
-        Run(connection, transaction, "DELETE FROM platform.organizations WHERE slug = @slug", ("slug", OrganizationSlug));
+        Run(connection, transaction, DeleteMembershipSql, ("slug", OrganizationSlug), ("owner", OwnerUserId));
+        Run(connection, transaction, DeleteProjectSql, ("ref", ProjectRef));
+        Run(connection, transaction, DeleteOrganizationSql, ("slug", OrganizationSlug));
     });
 
     private void Seed(IDbConnection connection, IDbTransaction? transaction)
@@ -85,37 +123,17 @@ public sealed class M004_SeedLancioOrganization : Migration, IRollbackManifest
 
         // Insert-or-keep: the original overwrote name and billing e-mail on every run; a re-run here leaves an
         // existing organization exactly as it is.
-        var organizationInserted = Run(connection, transaction, """
-            INSERT INTO platform.organizations (name, slug, billing_email)
-            VALUES (@name, @slug, @email)
-            ON CONFLICT (slug) DO NOTHING
-            """, ("name", OrganizationName), ("slug", OrganizationSlug), ("email", _seeds.LancioBillingEmail!));
+        var organizationInserted = Run(connection, transaction, InsertOrganizationSql, ("name", OrganizationName), ("slug", OrganizationSlug), ("email", _seeds.LancioBillingEmail!));
 
-        var projectInserted = Run(connection, transaction, """
-            INSERT INTO platform.projects
-              (organization_id, name, slug, ref, database_host, database_port, database_name, database_user,
-               database_password, postgres_meta_url, supabase_url, status)
-            SELECT o.id, 'BlackWhale', 'blackwhale', @ref, 'postgres.railway.internal', 5432, 'postgres', 'postgres',
-                   @password, 'https://postgres-meta-production-6c48.up.railway.app', 'https://kong-production-80c6.up.railway.app',
-                   'ACTIVE_HEALTHY'
-            FROM platform.organizations o
-            WHERE o.slug = @slug
-            ON CONFLICT (ref) DO NOTHING
-            """, ("ref", ProjectRef), ("password", _seeds.BlackWhaleDatabasePassword!), ("slug", OrganizationSlug));
+        var projectInserted = Run(connection, transaction, InsertProjectSql, ("ref", ProjectRef), ("password", _seeds.BlackWhaleDatabasePassword!), ("slug", OrganizationSlug));
 
         // The original let this insert fail on the foreign key and kept the rows above; the owner is expected
         // to appear only once GoTrue sync (009) creates platform users.
-        var ownerExists = Scalar(connection, transaction, "SELECT EXISTS (SELECT 1 FROM platform.users WHERE id = @owner)", ("owner", OwnerUserId));
+        var ownerExists = Scalar(connection, transaction, OwnerExistsSql, ("owner", OwnerUserId));
         var membershipInserted = 0;
         if (ownerExists)
         {
-            membershipInserted = Run(connection, transaction, """
-                INSERT INTO platform.organization_members (organization_id, user_id, role)
-                SELECT o.id, @owner, 'owner'
-                FROM platform.organizations o
-                WHERE o.slug = @slug
-                ON CONFLICT (organization_id, user_id) DO NOTHING
-                """, ("owner", OwnerUserId), ("slug", OrganizationSlug));
+            membershipInserted = Run(connection, transaction, InsertMembershipSql, ("owner", OwnerUserId), ("slug", OrganizationSlug));
         }
 
         _logger.LogInformation(

@@ -113,7 +113,8 @@ public sealed class GoTrueLifecycleTests
     [Test]
     public async Task Rollback_8_removes_trigger_and_functions_keeps_users_and_orgs_GoTrue_keeps_working_and_include_9_picks_up()
     {
-        var (db, gotrue) = await MigratedAsync();
+        // At 10: rollback 8 then reverts exactly 10 and 9 (11's Down has a data-loss guard of its own, tested with 11).
+        var (db, gotrue) = await MigratedAsync("--to", "10");
         await using var _ = db;
         await using var __ = gotrue;
         var before = await gotrue.SignUpAsync("before@example.com");
@@ -148,10 +149,10 @@ public sealed class GoTrueLifecycleTests
     [Test]
     public async Task With_9_applied_after_10_rollback_9_reverts_only_10_and_the_mirror_keeps_working()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        Assert.That((await db.RunAsync("migrate", "up")).ExitCode, Is.EqualTo(0));
+        // Pinned at 10: the subject is 9 arriving after 10, not 11 (whose Down has a data-loss guard of its own).
+        await using var db = await TestDatabase.MigratedAsync("--to", "10");
         await using var gotrue = await GoTrueAuth.CreateAsync(db);
-        Assert.That((await db.RunAsync("migrate", "up", "--include", "9")).ExitCode, Is.EqualTo(0));
+        Assert.That((await db.RunAsync("migrate", "up", "--include", "9", "--to", "10")).ExitCode, Is.EqualTo(0));
 
         var rollback = await db.RunAsync("rollback", "9");
 
@@ -160,7 +161,7 @@ public sealed class GoTrueLifecycleTests
         var id = await gotrue.SignUpAsync("still@example.com");
         Assert.That(await OrgsOwnedAsync(db, id), Is.EqualTo(1));
 
-        var up = await db.RunAsync("migrate", "up");
+        var up = await db.RunAsync("migrate", "up", "--to", "10");
         Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
         Assert.That(up.Stderr, Does.Contain("applied 1 migration (010)"));
         Assert.That((await db.RunAsync("verify")).ExitCode, Is.EqualTo(0));
