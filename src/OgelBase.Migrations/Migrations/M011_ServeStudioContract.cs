@@ -102,17 +102,23 @@ public sealed class M011_ServeStudioContract : Migration, IRollbackManifest
 
     public IReadOnlyList<RemovedObject> RemovedByDown { get; } =
     [
-        .. AddedColumns.Select(c => c is ("project_addons", "addon_type", _)
-            ? RemovedObject.ColumnOf(Platform.Schema, c.Table, c.Column, preserved: true, note: "always equal to addon_id, which stays")
-            : c is ("payment_methods", "payment_method_id", _)
-                ? RemovedObject.ColumnOf(Platform.Schema, c.Table, c.Column, preserved: true, note: "always equal to stripe_payment_method_id, which stays")
-                : c is ("organization_members", "accepted_at", _)
-                    ? new RemovedObject(RemovedKind.Column, Platform.Schema, c.Table, c.Column, RowFilter: "accepted_at IS DISTINCT FROM joined_at",
-                        Note: "counted where it differs from joined_at; the next up derives the others again")
-                    : RemovedObject.ColumnOf(Platform.Schema, c.Table, c.Column)),
+        .. AddedColumns.Select(c => Removed(c.Table, c.Column)),
         RemovedObject.RowsOf(Platform.Schema, "projects", "status = 'deleted'",
             note: "projects the app soft-deleted; 10's status CHECK has no 'deleted', so they are deleted (with their credentials, databases, members)"),
     ];
+
+    /// <summary>What losing an added column costs: the two aliases nothing, accepted_at only where it is not joined_at.</summary>
+    private static RemovedObject Removed(string table, string column) => (table, column) switch
+    {
+        ("project_addons", "addon_type") =>
+            RemovedObject.ColumnOf(Platform.Schema, table, column, preserved: true, note: "always equal to addon_id, which stays"),
+        ("payment_methods", "payment_method_id") =>
+            RemovedObject.ColumnOf(Platform.Schema, table, column, preserved: true, note: "always equal to stripe_payment_method_id, which stays"),
+        ("organization_members", "accepted_at") =>
+            new RemovedObject(RemovedKind.Column, Platform.Schema, table, column, RowFilter: "accepted_at IS DISTINCT FROM joined_at",
+                Note: "counted where it differs from joined_at; the next up derives the others again"),
+        _ => RemovedObject.ColumnOf(Platform.Schema, table, column),
+    };
 
     public override void Up()
     {
