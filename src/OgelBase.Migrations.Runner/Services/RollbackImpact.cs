@@ -42,7 +42,8 @@ public static class RollbackImpact
         var sql = removed.Kind switch
         {
             RemovedKind.Table => $"SELECT count(*) FROM {table}",
-            RemovedKind.Column => $"SELECT count(*) FROM {table} WHERE {Quote(removed.Column!)} IS NOT NULL",
+            // A RowFilter on a column narrows the count to the values the next up cannot derive again.
+            RemovedKind.Column => $"SELECT count(*) FROM {table} WHERE {Quote(removed.Column!)} IS NOT NULL{(removed.RowFilter is null ? "" : $" AND ({removed.RowFilter})")}",
             _ => $"SELECT count(*) FROM {table} WHERE {removed.RowFilter}",
         };
         await using var command = new NpgsqlCommand(sql, connection);

@@ -19,7 +19,7 @@ public enum RemovedKind
 }
 
 /// <param name="Preserved">The Down saves this data somewhere and the next Up restores it.</param>
-/// <param name="RowFilter">For <see cref="RemovedKind.Rows"/>: the SQL predicate selecting the rows removed.</param>
+/// <param name="RowFilter">For <see cref="RemovedKind.Rows"/>: the SQL predicate selecting the rows removed. For <see cref="RemovedKind.Column"/>: which non-NULL values count as data (the others the next up derives again).</param>
 public sealed record RemovedObject(
     RemovedKind Kind,
     string Schema,

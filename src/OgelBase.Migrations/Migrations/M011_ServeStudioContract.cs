@@ -23,7 +23,8 @@ namespace OgelBase.Migrations.Migrations;
 /// Down returns to 10's catalog exactly (the status CHECK is swapped back the same online way). The added columns'
 /// data is not kept: <see cref="RemovedByDown"/> lets <c>rollback</c> count it and refuse without
 /// <c>--allow-data-loss</c>, and soft-deleted projects (status 'deleted', which 10's CHECK forbids) are deleted.
-/// The two alias columns are marked preserved: they always equal a column that stays.
+/// The two alias columns are marked preserved: they always equal a column that stays. accepted_at counts only where
+/// it differs from joined_at: the next up's backfill derives every other value again.
 /// </para>
 /// </summary>
 [Migration(11, TransactionBehavior.None, "the Studio app's SQL: audit entity columns, member acceptance, project list and usage columns, add-on and payment method names, deleted status")]
@@ -102,14 +103,23 @@ public sealed class M011_ServeStudioContract : Migration, IRollbackManifest
 
     public IReadOnlyList<RemovedObject> RemovedByDown { get; } =
     [
-        .. AddedColumns.Select(c => c is ("project_addons", "addon_type", _)
-            ? RemovedObject.ColumnOf(Platform.Schema, c.Table, c.Column, preserved: true, note: "always equal to addon_id, which stays")
-            : c is ("payment_methods", "payment_method_id", _)
-                ? RemovedObject.ColumnOf(Platform.Schema, c.Table, c.Column, preserved: true, note: "always equal to stripe_payment_method_id, which stays")
-                : RemovedObject.ColumnOf(Platform.Schema, c.Table, c.Column)),
+        .. AddedColumns.Select(c => Removed(c.Table, c.Column)),
         RemovedObject.RowsOf(Platform.Schema, "projects", "status = 'deleted'",
             note: "projects the app soft-deleted; 10's status CHECK has no 'deleted', so they are deleted (with their credentials, databases, members)"),
     ];
+
+    /// <summary>What losing an added column costs: the two aliases nothing, accepted_at only where it is not joined_at.</summary>
+    private static RemovedObject Removed(string table, string column) => (table, column) switch
+    {
+        ("project_addons", "addon_type") =>
+            RemovedObject.ColumnOf(Platform.Schema, table, column, preserved: true, note: "always equal to addon_id, which stays"),
+        ("payment_methods", "payment_method_id") =>
+            RemovedObject.ColumnOf(Platform.Schema, table, column, preserved: true, note: "always equal to stripe_payment_method_id, which stays"),
+        ("organization_members", "accepted_at") =>
+            new RemovedObject(RemovedKind.Column, Platform.Schema, table, column, RowFilter: "accepted_at IS DISTINCT FROM joined_at",
+                Note: "counted where it differs from joined_at; the next up derives the others again"),
+        _ => RemovedObject.ColumnOf(Platform.Schema, table, column),
+    };
 
     public override void Up()
     {

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using OgelBase.Migrations.Infrastructure;
 using OgelBase.Migrations.Migrations;
 using OgelBase.Migrations.Tests.Support;
 
@@ -22,7 +24,7 @@ public sealed class M011_ServeStudioContractTests
     }
 
     [Test]
-    public async Task Existing_rows_get_accepted_at_from_joined_at_and_the_apps_names_of_addon_id_and_stripe_payment_method_id()
+    public async Task Existing_rows_get_accepted_at_from_joined_at_and_the_apps_names_of_addon_id_and_stripe_payment_method_id_again_after_a_rollback()
     {
         await using var db = await TestDatabase.CreateAsync();
         await UpAsync(db, "--to", "10");
@@ -44,6 +46,29 @@ public sealed class M011_ServeStudioContractTests
 
         var verify = await db.RunAsync("verify");
         Assert.That(verify.ExitCode, Is.EqualTo(0), verify.ToString());
+
+        // Everything 11 holds here it derived itself, so rolling back loses nothing and the next up derives it again.
+        var rollback = await db.RunAsync("rollback", "10");
+        Assert.That(rollback.ExitCode, Is.EqualTo(0), rollback.ToString());
+        await UpAsync(db);
+        Assert.That(await db.ColumnAsync($"SELECT to_char(accepted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') FROM platform.organization_members WHERE id = '{StudioSeed.BobMembership}'"),
+            Is.EqualTo(new[] { "2024-02-02 00:00" }));
+    }
+
+    [Test]
+    public async Task The_rollback_manifest_names_every_column_the_up_adds_and_the_soft_deleted_projects()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        await UpAsync(db, "--to", "10");
+        const string columns = "SELECT c.relname || '.' || a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE c.relnamespace = 'platform'::regnamespace AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped";
+        var before = await db.ColumnAsync(columns);
+        await UpAsync(db);
+        var added = (await db.ColumnAsync(columns)).Except(before).ToList();
+
+        var manifest = new M011_ServeStudioContract(new OnlineDdlOptions(), NullLogger<M011_ServeStudioContract>.Instance).RemovedByDown;
+        Assert.That(manifest.Where(r => r.Kind == RemovedKind.Column).Select(r => $"{r.Table}.{r.Column}"), Is.EquivalentTo(added));
+        Assert.That(added, Has.Count.EqualTo(23));
+        Assert.That(manifest.Where(r => r.Kind == RemovedKind.Rows).Select(r => $"{r.Table} {r.RowFilter}"), Is.EqualTo(new[] { "projects status = 'deleted'" }));
     }
 
     [Test]
@@ -76,11 +101,12 @@ public sealed class M011_ServeStudioContractTests
         await UpAsync(db);
         await db.ExecuteAsync($"UPDATE platform.projects SET status = 'deleted' WHERE id = '{StudioSeed.Scratch}'");
         await db.ExecuteAsync($"UPDATE platform.projects SET disk_auto_scale_enabled = true, disk_auto_scale_limit_gb = 64 WHERE id = '{StudioSeed.Prod}'");
+        await db.ExecuteAsync($"UPDATE platform.organization_members SET accepted_at = joined_at + interval '1 hour' WHERE id = '{StudioSeed.BobMembership}'");
 
         var refused = await db.RunAsync("rollback", "10");
         Assert.That(refused.ExitCode, Is.EqualTo(1), refused.ToString());
         var refusal = (refused.Stderr + refused.Stdout).Split('\n').Single(l => l.Contains("rollback refused", StringComparison.Ordinal));
-        Assert.That(refusal, Does.Contain("column platform.organization_members.accepted_at (3 rows)")
+        Assert.That(refusal, Does.Contain("column platform.organization_members.accepted_at (1 row)")
             .And.Contain("column platform.projects.disk_auto_scale_enabled (1 row)")
             .And.Contain("rows of platform.projects where status = 'deleted' (1 row)"));
         Assert.That(refusal, Does.Not.Contain("platform.projects.region").And.Not.Contain("addon_type"), "empty columns and the aliases of kept columns are no loss");
