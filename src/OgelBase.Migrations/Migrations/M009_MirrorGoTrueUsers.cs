@@ -109,7 +109,9 @@ public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackManifest
         {
             var ddl = Online(connection, transaction);
             ddl.LockedStep($"drop trigger {Trigger} on auth.users", $"NOT {OurTriggerExists}", DropTriggerSql);
-            var mirrored = ddl.Scalar<long>("SELECT count(*) FROM platform.users u WHERE EXISTS (SELECT 1 FROM auth.users a WHERE a.id = u.id)");
+            // GoTrue's table may be gone by now; the Down must still work.
+            var mirrored = ddl.Scalar<bool>("SELECT to_regclass('auth.users') IS NULL") ? 0
+                : ddl.Scalar<long>("SELECT count(*) FROM platform.users u WHERE EXISTS (SELECT 1 FROM auth.users a WHERE a.id = u.id)");
             _logger.LogInformation($"GoTrue users are no longer mirrored; the {mirrored} platform users mirrored from auth.users and their organizations stay, " +
                                    "and GoTrue's own writes keep working. 'migrate up --include 9' mirrors again from where things are.");
         }, "009 down: " + DropTriggerSql + " under a short lock_timeout, retried on 55P03");

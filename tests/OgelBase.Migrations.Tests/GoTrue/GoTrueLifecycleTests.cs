@@ -219,4 +219,20 @@ public sealed class GoTrueLifecycleTests
         Assert.That(baseline.ExitCode, Is.EqualTo(2), baseline.ToString());
         Assert.That(baseline.Stderr, Does.Contain("never baselined"));
     }
+
+    [Test]
+    public async Task Rollback_8_still_works_after_GoTrues_schema_was_dropped()
+    {
+        var (db, gotrue) = await MigratedAsync();
+        await using var _ = db;
+        await using var __ = gotrue;
+        await gotrue.SignUpAsync("kept@example.com");
+        await db.ExecuteAsync("DROP SCHEMA auth CASCADE");
+
+        var rollback = await db.RunAsync("rollback", "8");
+
+        Assert.That(rollback.ExitCode, Is.EqualTo(0), rollback.ToString());
+        Assert.That(await CountAsync(db, "SELECT count(*) FROM pg_proc WHERE proname LIKE 'gotrue%'"), Is.Zero);
+        Assert.That(await CountAsync(db, "SELECT count(*) FROM platform.users WHERE email = 'kept@example.com'"), Is.EqualTo(1));
+    }
 }
