@@ -28,6 +28,8 @@ namespace OgelBase.Migrations.Migrations;
 [OptIn(9, "It needs GoTrue's auth.users in this database and mirrors every GoTrue user into platform.users, giving each " +
           "new one a default organization; apply it where GoTrue runs against this database.")]
 [Precondition(AuthUsersReady, "009 needs GoTrue's table auth.users (with " + AuthUsersColumnList + ") in this database; GoTrue creates it on its first start")]
+[Precondition(MigrationRoleMayUseAuthUsers, "009 needs the migration role to have USAGE on schema auth and SELECT and TRIGGER on auth.users (GoTrue's role owns them); " +
+                                            "as their owner run: GRANT USAGE ON SCHEMA auth TO <role>; GRANT SELECT, TRIGGER ON auth.users TO <role>")]
 [ReplacesHandApplied("the original 009 applied by hand is replaced, not adopted: run 'migrate up --include 9', which swaps its triggers and public functions for the corrected ones without duplicating users or organizations")]
 public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackManifest
 {
@@ -52,9 +54,20 @@ public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackManifest
 
     private const string AuthUsersColumnList = "id, email, email_confirmed_at, last_sign_in_at, created_at, raw_user_meta_data, banned_until, deleted_at";
 
+    // Catalog joins, not to_regclass('auth.users'): resolving that name needs USAGE on schema auth, which the
+    // migration role may lack (the next precondition says so).
+    private const string AuthUsersRelation =
+        "SELECT c.oid, n.oid AS nsp FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace " +
+        "WHERE n.nspname = 'auth' AND c.relname = 'users' AND c.relkind IN ('r', 'p')";
+
     public const string AuthUsersReady =
-        "to_regclass('auth.users') IS NOT NULL AND (SELECT count(*) FROM pg_catalog.pg_attribute a WHERE a.attrelid = to_regclass('auth.users') AND NOT a.attisdropped " +
+        "(SELECT count(*) FROM (" + AuthUsersRelation + ") u JOIN pg_catalog.pg_attribute a ON a.attrelid = u.oid AND NOT a.attisdropped " +
         "AND a.attname = ANY (string_to_array(replace('" + AuthUsersColumnList + "', ' ', ''), ','))) = 8";
+
+    // True when auth.users is missing: that is AuthUsersReady's message to give.
+    public const string MigrationRoleMayUseAuthUsers =
+        "NOT EXISTS (" + AuthUsersRelation + " AND NOT (pg_catalog.has_schema_privilege(n.oid, 'USAGE') " +
+        "AND pg_catalog.has_table_privilege(c.oid, 'SELECT') AND pg_catalog.has_table_privilege(c.oid, 'TRIGGER')))";
 
     private const string OurTriggerExists =
         $"EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = to_regclass('auth.users') AND t.tgname = '{Trigger}' AND NOT t.tgisinternal)";
@@ -111,7 +124,9 @@ public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackManifest
         {
             var ddl = Online(connection, transaction);
             ddl.LockedStep($"drop trigger {Trigger} on auth.users", $"NOT {OurTriggerExists}", DropTriggerSql);
-            var mirrored = ddl.Scalar<long>("SELECT count(*) FROM platform.users u WHERE EXISTS (SELECT 1 FROM auth.users a WHERE a.id = u.id)");
+            // GoTrue's table may be gone by now; the Down must still work.
+            var mirrored = ddl.Scalar<bool>("SELECT to_regclass('auth.users') IS NULL") ? 0
+                : ddl.Scalar<long>("SELECT count(*) FROM platform.users u WHERE EXISTS (SELECT 1 FROM auth.users a WHERE a.id = u.id)");
             _logger.LogInformation($"GoTrue users are no longer mirrored; the {mirrored} platform users mirrored from auth.users and their organizations stay, " +
                                    "and GoTrue's own writes keep working. 'migrate up --include 9' mirrors again from where things are.");
         }, "009 down: " + DropTriggerSql + " under a short lock_timeout, retried on 55P03");

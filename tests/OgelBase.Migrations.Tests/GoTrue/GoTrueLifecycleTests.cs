@@ -220,4 +220,41 @@ public sealed class GoTrueLifecycleTests
         Assert.That(baseline.ExitCode, Is.EqualTo(2), baseline.ToString());
         Assert.That(baseline.Stderr, Does.Contain("never baselined"));
     }
+
+    [Test]
+    public async Task Rollback_8_still_works_after_GoTrues_schema_was_dropped()
+    {
+        var (db, gotrue) = await MigratedAsync();
+        await using var _ = db;
+        await using var __ = gotrue;
+        await gotrue.SignUpAsync("kept@example.com");
+        await db.ExecuteAsync("DROP SCHEMA auth CASCADE");
+
+        var rollback = await db.RunAsync("rollback", "8");
+
+        Assert.That(rollback.ExitCode, Is.EqualTo(0), rollback.ToString());
+        Assert.That(await CountAsync(db, "SELECT count(*) FROM pg_proc WHERE proname LIKE 'gotrue%'"), Is.Zero);
+        Assert.That(await CountAsync(db, "SELECT count(*) FROM platform.users WHERE email = 'kept@example.com'"), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task A_plain_migration_role_without_rights_on_auth_users_is_refused_and_works_once_GoTrues_role_grants_them()
+    {
+        await using var db = await TestDatabase.CreateAsync(ownedByPlainRole: true);
+        await using var gotrue = await GoTrueAuth.CreateAsync(db);
+        Assert.That((await db.RunAsync("migrate", "up")).ExitCode, Is.EqualTo(0));
+
+        var refused = await db.RunAsync("migrate", "up", "--include", "9");
+
+        Assert.That(refused.ExitCode, Is.EqualTo(1), refused.ToString());
+        Assert.That(refused.Stderr, Does.Contain("GRANT SELECT, TRIGGER ON auth.users"));
+        Assert.That(await CountAsync(db, "SELECT count(*) FROM pg_proc WHERE proname LIKE 'gotrue%'"), Is.Zero, "nothing was applied");
+
+        await gotrue.ExecuteAsync($"GRANT USAGE ON SCHEMA auth TO \"{db.Owner}\"; GRANT SELECT, TRIGGER ON auth.users TO \"{db.Owner}\"");
+        var up = await db.RunAsync("migrate", "up", "--include", "9");
+
+        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
+        var id = await gotrue.SignUpAsync("plain@example.com");
+        Assert.That(await OrgsOwnedAsync(db, id), Is.EqualTo(1), "mirrored through the trigger function owned by the plain migration role");
+    }
 }
