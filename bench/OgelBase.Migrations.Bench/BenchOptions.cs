@@ -5,7 +5,7 @@ public enum BenchMode
     /// <summary>Migration 8 and its rollback through the runner (online: short locks, NOT VALID + VALIDATE, CONCURRENTLY, batches).</summary>
     Online,
 
-    /// <summary>The original single-transaction 008 and 008_rollback.sql (spec §8), run directly with Npgsql, for comparison.</summary>
+    /// <summary>The original single-transaction 008 and 008_rollback.sql (docs/schema-facts.md §8), run directly with Npgsql, for comparison.</summary>
     Original,
 
     /// <summary>Both, one after the other, each on its own freshly generated database, with a comparison table.</summary>

@@ -4,7 +4,7 @@ using Npgsql;
 namespace OgelBase.Migrations.Bench;
 
 /// <summary>
-/// The baseline: what the original 008 and 008_rollback.sql did (spec §8), written fresh from the spec and run directly
+/// The baseline: what the original 008 and 008_rollback.sql did (docs/schema-facts.md §8), written fresh from the spec and run directly
 /// with Npgsql. Everything in ONE transaction: the column with its FK, a plain CREATE INDEX, the comment, the two
 /// functions and a single correlated backfill UPDATE; the rollback likewise. No lock_timeout, as in the original.
 /// Only the timing behaviour matters here, so the function bodies follow §8.2 only as far as their shape.

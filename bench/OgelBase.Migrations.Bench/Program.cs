@@ -15,7 +15,7 @@ var clients = new Option<int>("--clients")
 var rate = new Option<double>("--rate") { Description = "Queries per second per client, on a fixed schedule.", DefaultValueFactory = _ => 25 };
 var mode = new Option<BenchMode>("--mode")
 {
-    Description = "online: migration 8 and rollback 7 through the runner; original: the single-transaction 008 and its rollback (spec §8); both: one after the other, each on a file copy of the same generated data set.",
+    Description = "online: migration 8 and rollback 7 through the runner; original: the single-transaction 008 and its rollback (docs/schema-facts.md §8); both: one after the other, each on a file copy of the same generated data set.",
     DefaultValueFactory = _ => BenchMode.Online,
 };
 var output = new Option<string>("--out") { Description = "Directory for report.md, chart.png/svg, samples.csv and summary.json.", DefaultValueFactory = _ => Path.Combine("bench", "out") };

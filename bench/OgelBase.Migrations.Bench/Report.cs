@@ -154,7 +154,7 @@ public static class Report
         var md = new StringBuilder();
         var title = run.Mode == "online"
             ? "online 008 through the runner (`migrate up --to 8`, `rollback 7`)"
-            : "original single-transaction 008 (spec §8) run directly, for comparison";
+            : "original single-transaction 008 (docs/schema-facts.md §8) run directly, for comparison";
         md.AppendLine(Inv, $"# Migration 008 benchmark: {title}, {run.Data.Users:N0} users");
         md.AppendLine();
         md.AppendLine(Inv, $"- Run: {run.StartedAt:yyyy-MM-dd HH:mm} UTC; {run.Machine.Cores} cores, {run.Machine.Memory} RAM; {run.Machine.PostgresVersion} ({run.Machine.Server}); load average {run.Machine.LoadAtStart} at traffic start, {run.Machine.LoadAtEnd} at its end.");

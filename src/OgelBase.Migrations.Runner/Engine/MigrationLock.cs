@@ -79,7 +79,7 @@ public sealed class MigrationLock : IAsyncDisposable
         }
     }
 
-    /// <summary>True when some session holds the lock on this database (used by tests and status).</summary>
+    /// <summary>True when some session holds the lock on this database: how the tests see that no run left it behind.</summary>
     public static async Task<bool> IsHeldAsync(NpgsqlConnection connection)
     {
         await using var command = new NpgsqlCommand(

@@ -73,8 +73,6 @@ public sealed class MigrationSession : IAsyncDisposable
         }
     }
 
-    public bool IsApplied(long version) => Applied.Any(a => a.Version == version);
-
     /// <summary>Refuses to act on a database that was migrated by hand and never baselined.</summary>
     private static async Task GuardAgainstUnrecordedSchemaAsync(NpgsqlConnection connection, string verb, CancellationToken cancellationToken)
     {

@@ -34,7 +34,7 @@ public sealed class BaselineService(RunSettings settings, RunnerConsole console)
         {
             if (KnownMigrations.Find(version) is null)
             {
-                throw new RunnerException(FailureKind.Usage, $"--versions: {version} is not a version this build knows ({MigrateUpService.Versions(KnownMigrations.All.Select(m => m.Version))}).");
+                throw new RunnerException(FailureKind.Usage, $"--versions: {version} is not a version this build knows ({Formatting.Versions(KnownMigrations.All.Select(m => m.Version))}).");
             }
 
             if (Replaces(KnownMigrations.Find(version)!) is { } replaces)
@@ -53,7 +53,7 @@ public sealed class BaselineService(RunSettings settings, RunnerConsole console)
             var results = await ProbeAsync(connection, cancellationToken);
             Print(results);
             var toRecord = Decide(results, explicitVersions);
-            console.Info($"baseline --dry-run: would record {MigrateUpService.Versions(toRecord)} as applied; nothing was changed ({clock.Elapsed.TotalSeconds:0.0} s)");
+            console.Info($"baseline --dry-run: would record {Formatting.Versions(toRecord)} as applied; nothing was changed ({clock.Elapsed.TotalSeconds:0.0} s)");
             return ExitCodes.Success;
         }
 
@@ -81,7 +81,7 @@ public sealed class BaselineService(RunSettings settings, RunnerConsole console)
         }
 
         var pending = KnownMigrations.All.Where(m => !versions.Contains(m.Version)).ToList();
-        console.Info($"baseline: recorded {versions.Count} version{(versions.Count == 1 ? "" : "s")} as applied ({MigrateUpService.Versions(versions)}); " +
+        console.Info($"baseline: recorded {versions.Count} version{(versions.Count == 1 ? "" : "s")} as applied ({Formatting.Versions(versions)}); " +
                      $"left pending: {(pending.Count == 0 ? "none" : string.Join(", ", pending.Select(m => $"{m.Version:000}{(m.OptIn is null ? "" : " (opt-in)")}")))} ({clock.Elapsed.TotalSeconds:0.0} s)");
         return ExitCodes.Success;
     }
@@ -91,7 +91,7 @@ public sealed class BaselineService(RunSettings settings, RunnerConsole console)
         if (applied.Count > 0)
         {
             throw new RunnerException(FailureKind.Failed,
-                $"baseline refused: {applied.Count} versions are already recorded ({MigrateUpService.Versions(applied.Select(a => a.Version))}); baseline only adopts a database this tool has never recorded. Nothing was changed.");
+                $"baseline refused: {applied.Count} versions are already recorded ({Formatting.Versions(applied.Select(a => a.Version))}); baseline only adopts a database this tool has never recorded. Nothing was changed.");
         }
 
         return Task.CompletedTask;
@@ -101,7 +101,7 @@ public sealed class BaselineService(RunSettings settings, RunnerConsole console)
     {
         if (explicitVersions is not null)
         {
-            console.Info($"recording the explicit list {MigrateUpService.Versions(explicitVersions)} (--versions), whatever the probes say");
+            console.Info($"recording the explicit list {Formatting.Versions(explicitVersions)} (--versions), whatever the probes say");
             return explicitVersions.Order().Distinct().ToList();
         }
 

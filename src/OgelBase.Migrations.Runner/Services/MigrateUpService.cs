@@ -30,7 +30,7 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
         var plan = Plan(options, session.Applied.Select(a => a.Version).ToHashSet());
         if (plan.Pending.Count == 0)
         {
-            console.Info($"migrate up: nothing to apply; {Describe(session.Applied)}{HeldBackNote(plan)} ({clock.Elapsed.TotalSeconds:0.0} s)",
+            console.Info($"migrate up: nothing to apply; {Formatting.Describe(session.Applied)}{HeldBackNote(plan)} ({clock.Elapsed.TotalSeconds:0.0} s)",
                 ("elapsed_s", Math.Round(clock.Elapsed.TotalSeconds, 3)), ("applied", Array.Empty<long>()));
             return ExitCodes.Success;
         }
@@ -45,7 +45,7 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
             console.Info($"applied {migration.Label} in {elapsed.TotalSeconds:0.00} s", ("version", migration.Version), ("elapsed_s", Math.Round(elapsed.TotalSeconds, 3)));
         }
 
-        console.Info($"migrate up: applied {applied.Count} migration{(applied.Count == 1 ? "" : "s")} ({Versions(applied)}) in {clock.Elapsed.TotalSeconds:0.0} s; {Describe(session.Applied)}{HeldBackNote(plan)}",
+        console.Info($"migrate up: applied {applied.Count} migration{(applied.Count == 1 ? "" : "s")} ({Formatting.Versions(applied)}) in {clock.Elapsed.TotalSeconds:0.0} s; {Formatting.Describe(session.Applied)}{HeldBackNote(plan)}",
             ("elapsed_s", Math.Round(clock.Elapsed.TotalSeconds, 3)), ("applied", applied.ToArray()));
         return ExitCodes.Success;
     }
@@ -54,7 +54,7 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
     {
         if (options.To is { } to && to != 0 && KnownMigrations.Find(to) is null)
         {
-            throw new RunnerException(FailureKind.Usage, $"--to {to}: no migration has that version (known: {Versions(KnownMigrations.All.Select(m => m.Version))}).");
+            throw new RunnerException(FailureKind.Usage, $"--to {to}: no migration has that version (known: {Formatting.Versions(KnownMigrations.All.Select(m => m.Version))}).");
         }
 
         foreach (var version in options.Include)
@@ -62,7 +62,7 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
             if (KnownMigrations.Find(version)?.OptIn is null)
             {
                 throw new RunnerException(FailureKind.Usage,
-                    $"--include {version}: not an opt-in migration (opt-in: {Versions(KnownMigrations.All.Where(m => m.OptIn is not null).Select(m => m.Version))}).");
+                    $"--include {version}: not an opt-in migration (opt-in: {Formatting.Versions(KnownMigrations.All.Where(m => m.OptIn is not null).Select(m => m.Version))}).");
             }
         }
     }
@@ -102,7 +102,7 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
             }
         }
 
-        var what = plan.Pending.Count == 0 ? "nothing to apply" : $"would apply {plan.Pending.Count} migration{(plan.Pending.Count == 1 ? "" : "s")} ({Versions(plan.Pending.Select(m => m.Version))})";
+        var what = plan.Pending.Count == 0 ? "nothing to apply" : $"would apply {plan.Pending.Count} migration{(plan.Pending.Count == 1 ? "" : "s")} ({Formatting.Versions(plan.Pending.Select(m => m.Version))})";
         console.Info($"migrate up --dry-run: {what}; nothing was changed{(skipped > 0 ? $"; {skipped} code steps not shown" : "")}{HeldBackNote(plan)} ({clock.Elapsed.TotalSeconds:0.0} s)");
         return ExitCodes.Success;
     }
@@ -143,10 +143,6 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
     private static string HeldBackNote(UpPlan plan) =>
         plan.HeldBack.Count == 0 ? "" : $"; held back (opt-in): {string.Join(", ", plan.HeldBack.Select(m => $"{m.Version:000}, use --include {m.Version} to apply it"))}";
 
-    internal static string Describe(IReadOnlyList<AppliedVersion> applied) =>
-        applied.Count == 0 ? "no migration applied" : $"database at version {applied.Max(a => a.Version):000} ({applied.Count} applied)";
-
-    internal static string Versions(IEnumerable<long> versions) => string.Join(", ", versions.Select(v => v.ToString("000", System.Globalization.CultureInfo.InvariantCulture)));
 }
 
 public sealed record UpPlan(IReadOnlyList<KnownMigration> Pending, IReadOnlyList<KnownMigration> HeldBack);

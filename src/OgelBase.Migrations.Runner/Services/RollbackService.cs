@@ -28,7 +28,7 @@ public sealed class RollbackService(RunSettings settings, RunnerConsole console)
         var plan = Plan(options, session.Applied);
         if (plan.Count == 0)
         {
-            console.Info($"rollback: nothing to revert; {MigrateUpService.Describe(session.Applied)} ({clock.Elapsed.TotalSeconds:0.0} s)",
+            console.Info($"rollback: nothing to revert; {Formatting.Describe(session.Applied)} ({clock.Elapsed.TotalSeconds:0.0} s)",
                 ("elapsed_s", Math.Round(clock.Elapsed.TotalSeconds, 3)), ("reverted", Array.Empty<long>()));
             return ExitCodes.Success;
         }
@@ -47,7 +47,7 @@ public sealed class RollbackService(RunSettings settings, RunnerConsole console)
             console.Info($"reverted {migration.Label} in {elapsed.TotalSeconds:0.00} s", ("version", migration.Version), ("elapsed_s", Math.Round(elapsed.TotalSeconds, 3)));
         }
 
-        console.Info($"rollback: reverted {plan.Count} migration{(plan.Count == 1 ? "" : "s")} ({MigrateUpService.Versions(plan.Select(p => p.Migration.Version))}) in {clock.Elapsed.TotalSeconds:0.0} s; {MigrateUpService.Describe(session.Applied)}",
+        console.Info($"rollback: reverted {plan.Count} migration{(plan.Count == 1 ? "" : "s")} ({Formatting.Versions(plan.Select(p => p.Migration.Version))}) in {clock.Elapsed.TotalSeconds:0.0} s; {Formatting.Describe(session.Applied)}",
             ("elapsed_s", Math.Round(clock.Elapsed.TotalSeconds, 3)), ("reverted", plan.Select(p => p.Migration.Version).ToArray()));
         return ExitCodes.Success;
     }
@@ -75,8 +75,8 @@ public sealed class RollbackService(RunSettings settings, RunnerConsole console)
         }
 
         var what = plan.Count == 0
-            ? $"nothing to revert; {MigrateUpService.Describe(applied)}"
-            : $"would revert {plan.Count} migration{(plan.Count == 1 ? "" : "s")} ({MigrateUpService.Versions(plan.Select(p => p.Migration.Version))})" +
+            ? $"nothing to revert; {Formatting.Describe(applied)}"
+            : $"would revert {plan.Count} migration{(plan.Count == 1 ? "" : "s")} ({Formatting.Versions(plan.Select(p => p.Migration.Version))})" +
               $"{(losses.Count > 0 ? $", deleting data in {string.Join(", ", losses)} (needs --allow-data-loss)" : "")}";
         console.Info($"rollback --dry-run: {what}; nothing was changed ({clock.Elapsed.TotalSeconds:0.0} s)",
             ("elapsed_s", Math.Round(clock.Elapsed.TotalSeconds, 3)), ("would_revert", plan.Select(p => p.Migration.Version).ToArray()));
@@ -90,7 +90,7 @@ public sealed class RollbackService(RunSettings settings, RunnerConsole console)
         if (unknown.Count > 0)
         {
             throw new RunnerException(FailureKind.Failed,
-                $"rollback refused: version {MigrateUpService.Versions(unknown)} is recorded in the database but unknown to this build, so its Down is not here; run the build that applied it. Nothing was changed.");
+                $"rollback refused: version {Formatting.Versions(unknown)} is recorded in the database but unknown to this build, so its Down is not here; run the build that applied it. Nothing was changed.");
         }
 
         return toRevert.Select(a => (Applied: a, Migration: KnownMigrations.Find(a.Version)!)).ToList();
@@ -130,7 +130,7 @@ public sealed class RollbackService(RunSettings settings, RunnerConsole console)
         if (target < 0 || (target != 0 && KnownMigrations.Find(target) is null))
         {
             throw new RunnerException(FailureKind.Usage,
-                $"rollback {target}: the target must be 0 or a version this build knows ({MigrateUpService.Versions(KnownMigrations.All.Select(m => m.Version))}). Nothing was changed.");
+                $"rollback {target}: the target must be 0 or a version this build knows ({Formatting.Versions(KnownMigrations.All.Select(m => m.Version))}). Nothing was changed.");
         }
     }
 

@@ -39,7 +39,7 @@ public sealed class VerifyService(RunSettings settings, RunnerConsole console)
         if (drifted.Count > 0)
         {
             throw new RunnerException(FailureKind.Failed,
-                $"verify: drift in version {MigrateUpService.Versions(drifted)} ({drifts.Count} problems, listed above) on {settings.Target}");
+                $"verify: drift in version {Formatting.Versions(drifted)} ({drifts.Count} problems, listed above) on {settings.Target}");
         }
 
         console.Info($"verify: {applied.Count} applied versions checked on {settings.Target}, no drift ({clock.Elapsed.TotalSeconds:0.0} s)");

@@ -5,7 +5,7 @@ using OgelBase.Migrations.Infrastructure;
 namespace OgelBase.Migrations.Migrations;
 
 /// <summary>
-/// Spec §1: schema <c>platform</c> with organizations, projects and credentials, the lookup helpers,
+/// docs/schema-facts.md §1: schema <c>platform</c> with organizations, projects and credentials, the lookup helpers,
 /// two views and the one-shot grants, rebuilt as they exist in production.
 /// </summary>
 [Migration(1, "platform schema core")]
@@ -164,7 +164,7 @@ public sealed class M001_CreatePlatformSchema : Migration, IRollbackManifest
             $fn$;
             """);
 
-        // Reproduces the original's looseness on purpose (spec §12.36): the result can break organizations_slug_format.
+        // Reproduces the original's looseness on purpose (docs/schema-facts.md §12.36): the result can break organizations_slug_format.
         Execute.Sql("""
             CREATE FUNCTION platform.generate_slug(input_text text) RETURNS text
             LANGUAGE plpgsql IMMUTABLE

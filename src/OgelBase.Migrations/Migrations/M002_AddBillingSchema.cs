@@ -6,7 +6,7 @@ using OgelBase.Migrations.Infrastructure;
 namespace OgelBase.Migrations.Migrations;
 
 /// <summary>
-/// Spec §2: subscriptions, invoices, payment methods, tax ids, usage metrics, add-ons, customer profiles,
+/// docs/schema-facts.md §2: subscriptions, invoices, payment methods, tax ids, usage metrics, add-ons, customer profiles,
 /// credits and disk/compute configuration, with the billing helpers and views, rebuilt as they exist in production.
 /// </summary>
 [Migration(2, "billing, usage and resource configuration")]
@@ -446,7 +446,7 @@ public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
             JOIN platform.organizations o ON o.id = s.organization_id;
             """);
 
-        // Reproduced as built (spec §12.23): projects and invoices are joined side by side, so outstanding_balance
+        // Reproduced as built (docs/schema-facts.md §12.23): projects and invoices are joined side by side, so outstanding_balance
         // counts each open invoice once per project of the organization.
         Execute.Sql("""
             CREATE VIEW platform.organization_billing_overview AS

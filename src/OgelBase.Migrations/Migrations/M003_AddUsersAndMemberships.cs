@@ -5,9 +5,9 @@ using OgelBase.Migrations.Infrastructure;
 namespace OgelBase.Migrations.Migrations;
 
 /// <summary>
-/// Spec §3: platform users and sessions, organization and project membership, the billing-plan catalogue,
+/// docs/schema-facts.md §3: platform users and sessions, organization and project membership, the billing-plan catalogue,
 /// project add-ons and metrics, invitations, API keys, the audit log and feature flags.
-/// The trigger on user_sessions is kept as production has it (defect §12.22); migration 10 repairs it.
+/// The trigger on user_sessions is kept as production has it (docs/schema-facts.md §12.22); migration 10 repairs it.
 /// </summary>
 [Migration(3, "users, memberships, plans, add-ons, metrics, invitations, API keys, audit log, feature flags")]
 [PresenceProbe("table platform.users", "to_regclass('platform.users') IS NOT NULL")]
@@ -279,7 +279,7 @@ public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
             .WithColumn("updated_at").AsCustom("timestamptz").Nullable().WithDefaultValue(Now);
 
         Create.PlatformUnique("project_addons_project_id_addon_id_key", "project_addons", "project_id", "addon_id");
-        // Production carries the same rule twice (defect §12.37); both names exist there, so both exist here.
+        // Production carries the same rule twice (docs/schema-facts.md §12.37); both names exist there, so both exist here.
         Execute.PlatformCheck("project_addons_quantity_check", "project_addons", "quantity > 0");
         Execute.PlatformCheck("project_addons_status_check", "project_addons",
             "status = ANY (ARRAY['active'::text, 'inactive'::text, 'pending'::text, 'cancelled'::text])");
@@ -443,7 +443,7 @@ public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
     [
         ("update_users_updated_at", "users"),
         // Kept as production built it although user_sessions has no updated_at: every UPDATE of a session
-        // fails with 42703 (defect §12.22). Repairing it is migration 10's job, so 003 stays as applied.
+        // fails with 42703 (docs/schema-facts.md §12.22). Repairing it is migration 10's job, so 003 stays as applied.
         ("update_user_sessions_activity", "user_sessions"),
         ("update_organization_members_updated_at", "organization_members"),
         ("update_project_members_updated_at", "project_members"),

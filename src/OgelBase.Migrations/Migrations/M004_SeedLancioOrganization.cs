@@ -7,7 +7,7 @@ using OgelBase.Migrations.Infrastructure;
 namespace OgelBase.Migrations.Migrations;
 
 /// <summary>
-/// Spec §4: the production tenant, organization Lancio with project BlackWhale and its owner membership.
+/// docs/schema-facts.md §4: the production tenant, organization Lancio with project BlackWhale and its owner membership.
 /// Data only. The billing mailbox and the project's database password come from the environment
 /// (<see cref="ProductionSeedOptions"/>); without them nothing is written, which is every dev and CI database.
 /// Unlike the original, a re-run changes nothing that already exists, and the membership is only written

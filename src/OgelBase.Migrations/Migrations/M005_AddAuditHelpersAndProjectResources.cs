@@ -4,7 +4,7 @@ using OgelBase.Migrations.Infrastructure;
 namespace OgelBase.Migrations.Migrations;
 
 /// <summary>
-/// Spec §5.2: what the original "audit logs" script actually changed on top of 003, and nothing else.
+/// docs/schema-facts.md §5.2: what the original "audit logs" script actually changed on top of 003, and nothing else.
 /// Its table definitions were shadowed by 003, and the statements that failed in production (indexes and
 /// comments on columns that do not exist, a duplicate index name, the sample-data block) are left out;
 /// docs/schema-history lists each one.
@@ -29,7 +29,7 @@ public sealed class M005_AddAuditHelpersAndProjectResources : Migration, IRollba
     {
         Create.PlatformIndex("idx_audit_logs_user_id", "audit_logs", "user_id");
         Create.PlatformIndex("idx_audit_logs_action", "audit_logs", "action");
-        // Same definition as 003's idx_audit_logs_created (defect §12.38); production has both.
+        // Same definition as 003's idx_audit_logs_created (docs/schema-facts.md §12.38); production has both.
         Execute.Sql("CREATE INDEX idx_audit_logs_created_at ON platform.audit_logs (created_at DESC);");
         Execute.Sql("""
             COMMENT ON TABLE platform.audit_logs IS 'Who did what to which project, organization, user, add-on or billing record.';

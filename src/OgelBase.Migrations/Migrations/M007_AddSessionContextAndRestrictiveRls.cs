@@ -4,7 +4,7 @@ using OgelBase.Migrations.Infrastructure;
 namespace OgelBase.Migrations.Migrations;
 
 /// <summary>
-/// Session context helpers and org-isolating RLS policies (spec §7), corrected in place because it was never
+/// Session context helpers and org-isolating RLS policies (docs/schema-facts.md §7), corrected in place because it was never
 /// applied anywhere (§12 items 1, 2, 5, 25–33). Held back unless the operator opts in: once it is applied, every
 /// role that does not bypass RLS sees no platform row until the application sets a session context in each
 /// transaction.

@@ -7,7 +7,7 @@ namespace OgelBase.Migrations.Migrations;
 
 /// <summary>
 /// 008: each user's currently selected organization (<c>platform.users.active_org_id</c>), the two functions the
-/// Studio org switcher calls, and a backfill from the earliest membership. Spec §8.
+/// Studio org switcher calls, and a backfill from the earliest membership. docs/schema-facts.md §8.
 /// <para>
 /// Unlike the original, which did all of it in one transaction, this runs online (TransactionBehavior.None) so
 /// it can be applied to a users table with a million rows while Studio serves traffic: every strong lock is taken
@@ -253,7 +253,7 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
     }
 
     /// <summary>
-    /// Spec §8.3, with a deterministic tie-break: the membership with the earliest joined_at (NULL last), ties by
+    /// docs/schema-facts.md §8.3, with a deterministic tie-break: the membership with the earliest joined_at (NULL last), ties by
     /// organization_id. Users already set are skipped, re-checked at update time, so a choice the app writes while
     /// this runs is never overwritten.
     /// </summary>
@@ -316,7 +316,7 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
 
     // Pinned search_path: as SECURITY DEFINER it runs with its owner's rights, so no caller-controlled schema
     // may shadow the tables or operators it uses. The membership error is raised with its own SQLSTATE and is
-    // not caught: the app can tell "not a member" apart from anything else (spec §12.34).
+    // not caught: the app can tell "not a member" apart from anything else (docs/schema-facts.md §12.34).
     private const string SetUserActiveOrgSql = $$"""
         CREATE OR REPLACE FUNCTION platform.set_user_active_org(p_user_id uuid, p_org_id uuid)
         RETURNS boolean
@@ -375,7 +375,7 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
         "'The active organization of user p_user_id (id, slug, name) and the role the user has in it; no row when none is set " +
         "or the user is no longer a member of it.'";
 
-    // PUBLIC keeps no EXECUTE (spec §12.2, §12.4): the database owner role is the one Studio connects as. Another app
+    // PUBLIC keeps no EXECUTE (docs/schema-facts.md §12.2, §12.4): the database owner role is the one Studio connects as. Another app
     // role is enabled with: GRANT EXECUTE ON FUNCTION platform.set_user_active_org(uuid, uuid) TO <role>; (same for
     // get_user_active_org(uuid); that one runs with the caller's rights, so the role also needs SELECT on the tables).
     private const string PrivilegesSql = """

@@ -7,7 +7,7 @@ namespace OgelBase.Migrations.Migrations;
 
 /// <summary>
 /// 009 (issue #13): every GoTrue sign-up becomes a platform user, so Studio's request authentication (which
-/// looks the GoTrue id up in <c>platform.users</c>) finds them; spec §9, with the defects of §12.35 fixed.
+/// looks the GoTrue id up in <c>platform.users</c>) finds them; docs/schema-facts.md §9, with the defects of §12.35 fixed.
 /// <para>
 /// A trigger on <c>auth.users</c> mirrors inserts, updates, soft and hard deletes. It can never fail GoTrue's
 /// write: a user that cannot be mirrored (no address, an address <c>platform.users</c> rejects or another
@@ -47,7 +47,7 @@ public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackManifest
         TriggerFunction,
     ];
 
-    /// <summary>The original's objects (spec §9), found wherever they are.</summary>
+    /// <summary>The original's objects (docs/schema-facts.md §9), found wherever they are.</summary>
     public const string OriginalAuthTrigger = "on_auth_user_change";
     public const string OriginalPlatformTrigger = "on_platform_user_created";
     public static readonly IReadOnlyList<string> OriginalFunctions = ["public.sync_auth_user_to_platform()", "public.create_default_org_for_user()"];

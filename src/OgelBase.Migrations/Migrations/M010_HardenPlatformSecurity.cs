@@ -5,7 +5,7 @@ namespace OgelBase.Migrations.Migrations;
 
 /// <summary>
 /// Issue #9: closes the security holes that versions 1–6 and 8 left in the <c>platform</c> schema as built
-/// (spec §12 items 1–4, 6, 7, 9, 12) and repairs two defects with wrong results (§12.22, §12.23). Versions 1–6
+/// (docs/schema-facts.md §12 items 1–4, 6, 7, 9, 12) and repairs two defects with wrong results (§12.22, §12.23). Versions 1–6
 /// stay as production built them; production gets these fixes only through this forward migration, so it has to
 /// work on a database built by our migrations and on one adopted with <c>baseline</c>, with or without 7.
 /// <para>

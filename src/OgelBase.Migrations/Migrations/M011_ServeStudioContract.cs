@@ -76,7 +76,7 @@ public sealed class M011_ServeStudioContract : Migration, IRollbackManifest
             "db_size_bytes >= 0 AND storage_size_bytes >= 0 AND egress_bytes >= 0 AND monthly_active_users >= 0"),
         // custom-config.ts accepts 8..16384 GB and nothing else.
         ("projects", "projects_disk_auto_scale_limit_gb_valid", "disk_auto_scale_limit_gb BETWEEN 8 AND 16384"),
-        // The app's AuditEntityType, which is 005's CHECK (spec §5.1). Older rows keep NULL.
+        // The app's AuditEntityType, which is 005's CHECK (docs/schema-facts.md §5.1). Older rows keep NULL.
         ("audit_logs", "audit_logs_entity_type_valid", "entity_type IN ('project', 'organization', 'user', 'addon', 'billing')"),
     ];
 

@@ -126,7 +126,7 @@ public sealed class ActiveOrgCatalogTests
             "008 changes nothing else in schema platform");
         Assert.That((after.Functions - before.Functions, after.Indexes - before.Indexes, after.ForeignKeys - before.ForeignKeys), Is.EqualTo((2, 1, 1)));
         Assert.That(after, Is.EqualTo(new PlatformCounts(Tables: 26, Views: 7, Functions: 23, Triggers: 22, Indexes: 137, Policies: 25, RlsTables: 25, Checks: 75, ForeignKeys: 33)),
-            "spec §0, row '008 without 007'");
+            "docs/schema-facts.md §0, row '008 without 007'");
         Assert.That(await Catalog.ExistsAsync(db, "ogelbase_migrations.m008_saved_active_org"), Is.False, "no side table after a plain up");
     }
 

@@ -87,7 +87,7 @@ internal static class ActiveOrgData
     }
 
     /// <summary>
-    /// The backfill rule of spec §8.3 computed here, independently of the migration's SQL: the organization of the
+    /// The backfill rule of docs/schema-facts.md §8.3 computed here, independently of the migration's SQL: the organization of the
     /// membership with the earliest joined_at, NULL joined_at last, ties broken by the smaller organization id
     /// (PostgreSQL orders uuids bytewise, which is the ordinal order of their lowercase text). No membership: null.
     /// </summary>

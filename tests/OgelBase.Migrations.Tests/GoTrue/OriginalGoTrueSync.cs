@@ -1,7 +1,7 @@
 namespace OgelBase.Migrations.Tests.GoTrue;
 
 /// <summary>
-/// The original 009 as production may carry it, applied by hand (spec §9), written here from its description: two
+/// The original 009 as production may carry it, applied by hand (docs/schema-facts.md §9), written here from its description: two
 /// SECURITY DEFINER trigger functions created without a schema (so in public) and without a search_path, a trigger
 /// on auth.users and one on platform.users that gives every new platform user an organization, and a backfill.
 /// Its defects are kept on purpose (§12.35): the slug builder replaces capitals before lowercasing them.

@@ -73,7 +73,7 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
             Assert.That(recorded, Does.Contain("8"), "migration 8 does not depend on 7 and is applied without it");
         }
 
-        Assert.That(await db.ScalarAsync<bool>("SELECT to_regprocedure('platform.user_has_org_role(uuid,text)') IS NULL"), Is.True, "spec §11 probe for 7");
+        Assert.That(await db.ScalarAsync<bool>("SELECT to_regprocedure('platform.user_has_org_role(uuid,text)') IS NULL"), Is.True, "docs/schema-facts.md §11 probe for 7");
         Assert.That(await db.ScalarAsync<bool>("SELECT to_regprocedure('platform.set_user_context(uuid,uuid)') IS NULL"), Is.True);
         Assert.That(await db.ScalarAsync<bool>("SELECT to_regnamespace('platform_private') IS NULL"), Is.True);
         Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM pg_policies WHERE schemaname = 'platform' AND policyname LIKE 'permissive_all_%'"), Is.EqualTo(25));
@@ -113,7 +113,7 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
         Assert.That(await db.ScalarAsync<bool>("SELECT to_regprocedure('platform.user_has_org_role(uuid,text)') IS NOT NULL"), Is.True);
         Assert.That(await db.ScalarAsync<bool>("SELECT to_regprocedure('platform.set_user_context(uuid,uuid)') IS NOT NULL"), Is.True);
 
-        // Spec §0 row "007 helpers + 007 policies + 008", except policies: 70 instead of 33 (12 for the eight tables
+        // docs/schema-facts.md §0 row "007 helpers + 007 policies + 008", except policies: 70 instead of 33 (12 for the eight tables
         // the original left deny-all, 25 system-bypass policies). Without 8 on this build: its 2 functions, 1 index, 1 FK fewer.
         var expected = Has8
             ? new PlatformCounts(26, 7, 41, 22, 137, 70, 25, 75, 33)
@@ -125,7 +125,7 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
             SELECT c.relname FROM pg_class c
             WHERE c.relnamespace = 'platform'::regnamespace AND c.relkind = 'r' AND c.relrowsecurity
               AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)
-            """), Is.Empty, "an RLS table without any policy denies everything (spec §12 item 31)");
+            """), Is.Empty, "an RLS table without any policy denies everything (docs/schema-facts.md §12.31)");
 
         var setContext = await Catalog.FunctionAsync(db, "platform.set_user_context(uuid,uuid)");
         Assert.That(setContext, Is.EqualTo("lang=plpgsql volatility=v secdef=t config=search_path=pg_catalog, platform, pg_temp returns=void"));
@@ -140,7 +140,7 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
             Assert.That(facts, Is.Not.Null, signature);
             if (facts!.Contains("secdef=t", StringComparison.Ordinal))
             {
-                Assert.That(facts, Does.Contain("config=search_path=pg_catalog, platform, pg_temp "), $"{signature} is SECURITY DEFINER and must pin search_path (spec §12 item 1)");
+                Assert.That(facts, Does.Contain("config=search_path=pg_catalog, platform, pg_temp "), $"{signature} is SECURITY DEFINER and must pin search_path (docs/schema-facts.md §12.1)");
             }
         }
 
@@ -150,7 +150,7 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
                 SELECT EXISTS (SELECT 1 FROM pg_proc p, aclexplode(p.proacl) a
                                WHERE p.oid = to_regprocedure('{setter}') AND a.grantee = 0 AND a.privilege_type = 'EXECUTE')
                        OR (SELECT proacl IS NULL FROM pg_proc WHERE oid = to_regprocedure('{setter}'))
-                """), Is.False, $"PUBLIC must not execute {setter} (spec §12 items 2 and 5)");
+                """), Is.False, $"PUBLIC must not execute {setter} (docs/schema-facts.md §12 items 2 and 5)");
         }
     }
 
@@ -240,7 +240,7 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
         foreach (var role in new[] { scenario.App, scenario.Plain })
         {
             await using var connection = await role.ConnectAsync(scenario.Db);
-            Assert.That(await ScalarAsync<bool>(connection, null, "SELECT platform.is_system_user()"), Is.False, "false, not NULL, when never set (spec §12 item 27)");
+            Assert.That(await ScalarAsync<bool>(connection, null, "SELECT platform.is_system_user()"), Is.False, "false, not NULL, when never set (docs/schema-facts.md §12.27)");
             Assert.That(await ScalarAsync<Guid?>(connection, null, "SELECT platform.current_user_id()"), Is.Null);
             foreach (var table in VisibleToOwnerA.Keys)
             {
@@ -368,7 +368,7 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
             "SELECT count(*) FROM platform.audit_logs WHERE action = 'nightly job started' AND user_id IS NULL AND (metadata->>'is_system_user')::boolean"), Is.EqualTo(1));
 
         await ExecuteAsync(app, transaction, "SELECT platform.clear_user_context()");
-        Assert.That(await ScalarAsync<bool>(app, transaction, "SELECT platform.is_system_user()"), Is.False, "spec §12 item 28");
+        Assert.That(await ScalarAsync<bool>(app, transaction, "SELECT platform.is_system_user()"), Is.False, "docs/schema-facts.md §12.28");
         Assert.That(await ScalarAsync<Guid?>(app, transaction, "SELECT platform.current_user_id()"), Is.Null);
         Assert.That(await ScalarAsync<long>(app, transaction, "SELECT count(*) FROM platform.organizations"), Is.Zero);
     }
@@ -386,7 +386,7 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
         Assert.That(await RoleAsync("member"), Is.True);
         Assert.That(await RoleAsync("developer"), Is.False);
         Assert.That(await RoleAsync("admin"), Is.False);
-        Assert.That(await RoleAsync("superuser"), Is.False, "false, not NULL, for an unknown role (spec §12 item 33)");
+        Assert.That(await RoleAsync("superuser"), Is.False, "false, not NULL, for an unknown role (docs/schema-facts.md §12.33)");
         Assert.That(await ScalarAsync<bool>(app, transaction, $"SELECT platform.user_is_org_member('{OrgB}')"), Is.False);
 
         Assert.That(await ScalarAsync<long>(app, transaction, "SELECT count(*) FROM platform.projects"), Is.EqualTo(1));
@@ -419,7 +419,7 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
         await using var connection = await narrow.ConnectAsync(scenario.Db);
         await using var transaction = await connection.BeginTransactionAsync();
         await ExecuteAsync(connection, transaction, $"SELECT platform.set_user_context('{OwnerA}', '{OrgA}')");
-        Assert.That(await ScalarAsync<Guid>(connection, transaction, "SELECT id FROM platform.organizations"), Is.EqualTo(Guid.Parse(OrgA)), "spec §12 item 30");
+        Assert.That(await ScalarAsync<Guid>(connection, transaction, "SELECT id FROM platform.organizations"), Is.EqualTo(Guid.Parse(OrgA)), "docs/schema-facts.md §12.30");
     }
 
     [Test]
@@ -434,7 +434,7 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
         Assert.That(await ScalarAsync<bool>(app, null, "SELECT platform.is_system_user()"), Is.False, "the self-test leaves no system identity behind");
 
         var enforcement = await RowsAsync(app, "SELECT test_name || '=' || test_passed FROM platform.test_rls_enforcement()");
-        Assert.That(enforcement, Is.EquivalentTo(new[] { "no_session_vars=true", "session_functions_exist=true", "policy_count=true" }), "spec §12 item 25");
+        Assert.That(enforcement, Is.EquivalentTo(new[] { "no_session_vars=true", "session_functions_exist=true", "policy_count=true" }), "docs/schema-facts.md §12.25");
     }
 
     [Test]

@@ -517,7 +517,7 @@ public sealed class M002_AddBillingSchemaTests
             INSERT INTO platform.credits (organization_id, amount, remaining) VALUES ('{OrgA}', 20, 12);
             """);
 
-        // Spec §12.23: one open invoice of 10 with two projects reads as 20.
+        // docs/schema-facts.md §12.23: one open invoice of 10 with two projects reads as 20.
         Assert.That(await db.ColumnAsync("""
             SELECT concat_ws(' ', organization_slug, coalesce(plan_id, '-'), coalesce(subscription_status, '-'), coalesce(customer_balance::text, '-'),
                              project_count, open_invoices, outstanding_balance, available_credits)

@@ -19,7 +19,7 @@ public sealed class M003_AddUsersAndMembershipsTests
     private const string CreatedAt = "created_at timestamp with time zone = now()";
     private const string UpdatedAt = "updated_at timestamp with time zone = now()";
 
-    // Spec §3.1–3.11, in column order: "name type [NN] [= default]".
+    // docs/schema-facts.md §3.1–3.11, in column order: "name type [NN] [= default]".
     private static readonly Dictionary<string, string[]> ExpectedColumns = new()
     {
         ["users"] =

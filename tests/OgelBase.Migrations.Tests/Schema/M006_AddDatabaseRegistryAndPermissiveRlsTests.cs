@@ -8,7 +8,7 @@ namespace OgelBase.Migrations.Tests.Schema;
 
 /// <summary>
 /// Migration 006: the platform.databases registry (part A), the Railway registration rows (part B) and the
-/// permissive RLS (part C), checked against spec §6, §0 and §10 on a real server.
+/// permissive RLS (part C), checked against docs/schema-facts.md §6, §0 and §10 on a real server.
 /// </summary>
 public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
 {
@@ -178,7 +178,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
         var expected = new Dictionary<string, string>
         {
             ["platform.encrypt_database_connection_string()"] = "lang=plpgsql volatility=v secdef=f config= returns=trigger",
-            // As built: SECURITY DEFINER without a pinned search_path (spec §12.1); a later version pins it.
+            // As built: SECURITY DEFINER without a pinned search_path (docs/schema-facts.md §12.1); a later version pins it.
             ["platform.decrypt_database_connection_string(uuid)"] = "lang=plpgsql volatility=v secdef=t config= returns=text",
             ["platform.get_project_databases(uuid,text)"] =
                 "lang=plpgsql volatility=s secdef=f config= returns=TABLE(id uuid, project_id uuid, name text, type text, host text, port integer, " +

@@ -283,7 +283,7 @@ public sealed class M010_HardenPlatformSecurityTests
         {
             "platform.clean_old_audit_logs(integer)", "platform.clean_old_metrics(integer)",
             "platform.decrypt_database_connection_string(uuid)", "platform.log_audit_event(uuid,text,text,text,jsonb,inet,text)",
-        }), "as built (spec §12.1; our 008 already pins set_user_active_org)");
+        }), "as built (docs/schema-facts.md §12.1; our 008 already pins set_user_active_org)");
         Assert.That(before.PublicExecutable, Is.EqualTo(before.Unpinned));
 
         await db.UpAsync();
@@ -351,7 +351,7 @@ public sealed class M010_HardenPlatformSecurityTests
             """);
 
         var broken = Assert.ThrowsAsync<PostgresException>(() => db.ExecuteAsync("UPDATE platform.user_sessions SET user_agent = 'x'"));
-        Assert.That(broken!.SqlState, Is.EqualTo(PostgresErrorCodes.UndefinedColumn), "spec §12.22: there is no updated_at");
+        Assert.That(broken!.SqlState, Is.EqualTo(PostgresErrorCodes.UndefinedColumn), "docs/schema-facts.md §12.22: there is no updated_at");
 
         await db.UpAsync();
         await db.ExecuteAsync("UPDATE platform.user_sessions SET user_agent = 'studio'");
@@ -375,7 +375,7 @@ public sealed class M010_HardenPlatformSecurityTests
             """);
         const string overview = "SELECT project_count || ' ' || open_invoices || ' ' || outstanding_balance FROM platform.organization_billing_overview";
 
-        Assert.That(await db.ScalarAsync<string>(overview), Is.EqualTo("2 1 20.00"), "spec §12.23 as built");
+        Assert.That(await db.ScalarAsync<string>(overview), Is.EqualTo("2 1 20.00"), "docs/schema-facts.md §12.23 as built");
         var columnsBefore = await Catalog.ColumnsAsync(db, "platform.organization_billing_overview");
 
         await db.UpAsync();
@@ -404,7 +404,7 @@ public sealed class M010_HardenPlatformSecurityTests
             "subscriptions_with_orgs {security_invoker=true}",
         }));
 
-        // Spec §0 "008 without 007" plus this version: one trigger function, one policy, one more table under RLS.
+        // docs/schema-facts.md §0 "008 without 007" plus this version: one trigger function, one policy, one more table under RLS.
         Assert.That(await Catalog.CountsAsync(db), Is.EqualTo(new PlatformCounts(
             Tables: 26, Views: 7, Functions: 24, Triggers: 22, Indexes: 137, Policies: 26, RlsTables: 26, Checks: 75, ForeignKeys: 33)));
     }
@@ -420,7 +420,7 @@ public sealed class M010_HardenPlatformSecurityTests
         Assert.That(build.ExitCode, Is.EqualTo(0), build.ToString());
         var seeded = await SeedAsync(db);
 
-        // Production ran the original 008 by hand: set_user_active_org without search_path and executable by PUBLIC (spec §12.1, §12.4).
+        // Production ran the original 008 by hand: set_user_active_org without search_path and executable by PUBLIC (docs/schema-facts.md §12.1, §12.4).
         await db.ExecuteAsync("""
             ALTER FUNCTION platform.set_user_active_org(uuid, uuid) RESET search_path;
             GRANT EXECUTE ON FUNCTION platform.set_user_active_org(uuid, uuid) TO PUBLIC;

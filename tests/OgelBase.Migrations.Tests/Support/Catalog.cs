@@ -3,7 +3,7 @@ using Npgsql;
 
 namespace OgelBase.Migrations.Tests.Support;
 
-/// <summary>The object counts of spec §0, taken from pg_catalog.</summary>
+/// <summary>The object counts of docs/schema-facts.md §0, taken from pg_catalog.</summary>
 public sealed record PlatformCounts(
     int Tables, int Views, int Functions, int Triggers, int Indexes, int Policies, int RlsTables, int Checks, int ForeignKeys);
 
@@ -20,7 +20,7 @@ public static class Catalog
 
     public static async Task<PlatformCounts> CountsAsync(TestDatabase db, string schema = "platform")
     {
-        await using var connection = await db.OpenAsync();
+        await using var connection = await db.OpenForQueryAsync();
         const string sql = """
             WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = @schema)
             SELECT
@@ -46,7 +46,7 @@ public static class Catalog
     /// <summary>Columns of a table in attribute order: name, formatted type, NOT NULL, default expression.</summary>
     public static async Task<List<ColumnFacts>> ColumnsAsync(TestDatabase db, string qualifiedTable)
     {
-        await using var connection = await db.OpenAsync();
+        await using var connection = await db.OpenForQueryAsync();
         const string sql = """
             SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid)
             FROM pg_attribute a
@@ -96,7 +96,7 @@ public static class Catalog
     /// </summary>
     public static async Task<string?> FunctionAsync(TestDatabase db, string signature)
     {
-        await using var connection = await db.OpenAsync();
+        await using var connection = await db.OpenForQueryAsync();
         const string sql = """
             SELECT format('lang=%s volatility=%s secdef=%s config=%s returns=%s',
                           l.lanname, p.provolatile, p.prosecdef, coalesce(array_to_string(p.proconfig, ','), ''),
@@ -120,7 +120,7 @@ public static class Catalog
     /// </summary>
     public static async Task<string> SnapshotAsync(TestDatabase db, string schema = "platform")
     {
-        await using var connection = await db.OpenAsync();
+        await using var connection = await db.OpenForQueryAsync();
         var text = new StringBuilder();
         string[] queries =
         [
@@ -177,7 +177,7 @@ public static class Catalog
 
     private static async Task<Dictionary<string, string>> PairsAsync(TestDatabase db, string sql, string parameter)
     {
-        await using var connection = await db.OpenAsync();
+        await using var connection = await db.OpenForQueryAsync();
         await using var command = new NpgsqlCommand(sql, connection);
         command.Parameters.AddWithValue("p", parameter);
         await using var reader = await command.ExecuteReaderAsync();

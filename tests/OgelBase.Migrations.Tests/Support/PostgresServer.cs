@@ -30,7 +30,11 @@ public static class PostgresServer
 
     public static string AdminConnectionString => ConnectionStringFor(MaintenanceDatabase);
 
-    public static string ConnectionStringFor(string database, string? user = null, string? password = null) =>
+    /// <param name="pooled">
+    /// For the tests' quick reads and writes: pooling saves a SCRAM handshake and a backend each time. A pooled session
+    /// outlives Close (its locks and settings until reuse), so a connection a test holds and reasons about is unpooled.
+    /// </param>
+    public static string ConnectionStringFor(string database, string? user = null, string? password = null, bool pooled = false) =>
         new NpgsqlConnectionStringBuilder
         {
             Host = Host,
@@ -38,7 +42,8 @@ public static class PostgresServer
             Username = user ?? User,
             Password = password ?? Password,
             Database = database,
-            Pooling = false,
+            // Dropping a test database WITH (FORCE) ends its pooled sessions too.
+            Pooling = pooled,
             Timeout = 15,
         }.ConnectionString;
 

@@ -96,6 +96,7 @@ public sealed class TestDatabase : IAsyncDisposable
         return await Cli.RunAsync(environment, args);
     }
 
+    /// <summary>A session of its own (unpooled): closing it ends the session, its locks and its settings.</summary>
     public async Task<NpgsqlConnection> OpenAsync()
     {
         var connection = new NpgsqlConnection(ConnectionString);
@@ -103,9 +104,17 @@ public sealed class TestDatabase : IAsyncDisposable
         return connection;
     }
 
+    /// <summary>A pooled connection, for one quick read or write that holds nothing afterwards.</summary>
+    public async Task<NpgsqlConnection> OpenForQueryAsync()
+    {
+        var connection = new NpgsqlConnection(PostgresServer.ConnectionStringFor(Name, pooled: true));
+        await connection.OpenAsync();
+        return connection;
+    }
+
     public async Task<T> ScalarAsync<T>(string sql)
     {
-        await using var connection = await OpenAsync();
+        await using var connection = await OpenForQueryAsync();
         await using var command = new NpgsqlCommand(sql, connection);
         var value = await command.ExecuteScalarAsync();
         return value is null or DBNull ? default! : (T)Convert.ChangeType(value, Nullable.GetUnderlyingType(typeof(T)) ?? typeof(T), System.Globalization.CultureInfo.InvariantCulture);
@@ -113,14 +122,14 @@ public sealed class TestDatabase : IAsyncDisposable
 
     public async Task ExecuteAsync(string sql)
     {
-        await using var connection = await OpenAsync();
+        await using var connection = await OpenForQueryAsync();
         await using var command = new NpgsqlCommand(sql, connection);
         await command.ExecuteNonQueryAsync();
     }
 
     public async Task<List<string>> ColumnAsync(string sql)
     {
-        await using var connection = await OpenAsync();
+        await using var connection = await OpenForQueryAsync();
         await using var command = new NpgsqlCommand(sql, connection);
         await using var reader = await command.ExecuteReaderAsync();
         var values = new List<string>();
