@@ -43,8 +43,18 @@ public sealed class BenchmarkSmokeTests
                 {
                     Assert.That(run.MigrateExitCode, Is.EqualTo(0), run.Mode);
                     Assert.That(run.RollbackExitCode, Is.EqualTo(0), run.Mode);
-                    Assert.That(run.FailedQueries, Is.EqualTo(0), string.Join("\n", run.Errors));
-                    Assert.That(summary.GetProperty("failed_queries").GetInt32(), Is.EqualTo(0));
+                    Assert.That(summary.GetProperty("failed_queries").GetInt32(), Is.EqualTo(run.FailedQueries));
+                    if (run.Mode == "online")
+                    {
+                        Assert.That(run.FailedQueries, Is.EqualTo(0), string.Join("\n", run.Errors));
+                    }
+                    else
+                    {
+                        // The original 008 is the comparison, not a guarantee: without a lock_timeout its ALTERs can
+                        // deadlock with an app INSERT that already holds a lock the ALTER needs (seen once in ~7 runs at
+                        // this size: "insert membership: 40P01"). Anything else failing there is still a failure here.
+                        Assert.That(run.Errors, Has.All.Contains("40P01"), string.Join("\n", run.Errors));
+                    }
                     Assert.That(run.Data.Users, Is.EqualTo(2000));
                     Assert.That(run.Data.Organizations, Is.EqualTo(400));
 
