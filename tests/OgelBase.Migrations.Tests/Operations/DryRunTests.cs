@@ -36,7 +36,7 @@ public sealed class DryRunTests
     public async Task A_dry_run_takes_no_lock_and_changes_nothing(Kind kind, string[] args, int expectedExit)
     {
         await using var db = await DatabaseAsync(kind);
-        var before = await ImageAsync(db);
+        var before = await Catalog.ImageAsync(db);
 
         // Another session holds the migration lock all along: a dry run that asked for it would exit 3 after 1 s.
         await using var holder = await db.OpenAsync();
@@ -49,7 +49,7 @@ public sealed class DryRunTests
 
         Assert.That(result.ExitCode, Is.EqualTo(expectedExit), result.ToString());
         Assert.That(result.Stderr, Does.Not.Contain("migration lock"), result.ToString());
-        Assert.That(await ImageAsync(db), Is.EqualTo(before), $"{string.Join(' ', args)} on a {kind} database changed it");
+        Assert.That(await Catalog.ImageAsync(db), Is.EqualTo(before), $"{string.Join(' ', args)} on a {kind} database changed it");
     }
 
     [Test]
@@ -84,12 +84,4 @@ public sealed class DryRunTests
     }
 
     /// <summary>Everything a run could create or change: the schemas, both schemas' catalog snapshot, the recorded versions.</summary>
-    internal static async Task<string> ImageAsync(TestDatabase db)
-    {
-        var schemas = string.Join(",", await db.ColumnAsync("SELECT nspname FROM pg_namespace ORDER BY 1"));
-        var versions = await db.ScalarAsync<bool>("SELECT to_regclass('ogelbase_migrations.version_info') IS NOT NULL")
-            ? string.Join(",", await db.ColumnAsync("SELECT version || ' ' || coalesce(description, '') FROM ogelbase_migrations.version_info ORDER BY version"))
-            : "no version table";
-        return $"{schemas}\n{versions}\n{await Catalog.SnapshotAsync(db)}\n{await Catalog.SnapshotAsync(db, "ogelbase_migrations")}";
-    }
 }

@@ -17,7 +17,7 @@ public sealed class PoolerTests
     public async Task Migrate_up_through_a_transaction_mode_pooler_exits_2_naming_the_direct_url_and_creates_nothing()
     {
         await using var db = await TestDatabase.CreateAsync();
-        var before = await DryRunTests.ImageAsync(db);
+        var before = await Catalog.ImageAsync(db);
 
         var result = await Cli.RunAsync(Through(PgBouncer.Transaction, db), "migrate", "up");
 
@@ -25,7 +25,7 @@ public sealed class PoolerTests
         var errors = result.Stderr.Split('\n').Where(l => l.StartsWith("error:", StringComparison.Ordinal)).ToList();
         Assert.That(errors, Has.Count.EqualTo(1), result.ToString());
         Assert.That(errors[0], Does.Contain("transaction or statement mode").And.Contain("${{Postgres.DATABASE_URL}}").And.Contain("5432"));
-        Assert.That(await DryRunTests.ImageAsync(db), Is.EqualTo(before), "nothing was created");
+        Assert.That(await Catalog.ImageAsync(db), Is.EqualTo(before), "nothing was created");
         await using var direct = await db.OpenAsync();
         Assert.That(await MigrationLock.IsHeldAsync(direct), Is.False, "no lock left on a pooled server session");
     }
@@ -34,13 +34,13 @@ public sealed class PoolerTests
     public async Task Migrate_up_through_a_statement_mode_pooler_exits_2_and_creates_nothing()
     {
         await using var db = await TestDatabase.CreateAsync();
-        var before = await DryRunTests.ImageAsync(db);
+        var before = await Catalog.ImageAsync(db);
 
         var result = await Cli.RunAsync(Through(PgBouncer.Statement, db), "migrate", "up");
 
         Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
         Assert.That(result.Stderr, Does.Contain("transaction or statement mode").And.Contain("direct URL"));
-        Assert.That(await DryRunTests.ImageAsync(db), Is.EqualTo(before), "nothing was created");
+        Assert.That(await Catalog.ImageAsync(db), Is.EqualTo(before), "nothing was created");
     }
 
     [Test]

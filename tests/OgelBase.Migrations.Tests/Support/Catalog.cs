@@ -109,6 +109,19 @@ public static class Catalog
         return await command.ExecuteScalarAsync() as string;
     }
 
+    /// <summary>
+    /// Everything a run could have written: the schemas, the recorded versions with their checksums, and the snapshots
+    /// of platform and of the tool's own schema. Equal before and after means the run touched nothing.
+    /// </summary>
+    public static async Task<string> ImageAsync(TestDatabase db)
+    {
+        var schemas = string.Join(",", await db.ColumnAsync("SELECT nspname FROM pg_namespace ORDER BY 1"));
+        var versions = await db.ScalarAsync<bool>("SELECT to_regclass('ogelbase_migrations.version_info') IS NOT NULL")
+            ? string.Join(",", await db.ColumnAsync("SELECT version || ' ' || coalesce(description, '') || ' ' || coalesce(to_jsonb(v) ->> 'checksum', '') FROM ogelbase_migrations.version_info v ORDER BY version"))
+            : "no version table";
+        return $"{schemas}\n{versions}\n{await SnapshotAsync(db)}\n{await SnapshotAsync(db, "ogelbase_migrations")}";
+    }
+
     public static async Task<bool> ExistsAsync(TestDatabase db, string qualifiedRelation) =>
         await db.ScalarAsync<bool>($"SELECT to_regclass('{qualifiedRelation.Replace("'", "''")}') IS NOT NULL");
 
