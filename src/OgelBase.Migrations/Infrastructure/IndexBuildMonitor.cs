@@ -17,48 +17,52 @@ internal sealed class IndexBuildMonitor : IDisposable
         FROM pg_stat_progress_create_index WHERE pid = @pid
         """;
 
-    private readonly NpgsqlConnection? _connection;
+    private readonly Func<NpgsqlConnection?> _connect;
     private readonly ILogger _logger;
     private readonly string _step;
     private readonly int _pid;
     private readonly TimeSpan _every;
-    private readonly Thread? _thread;
+    private readonly Thread _thread;
     private readonly ManualResetEventSlim _stop = new();
+    private NpgsqlConnection? _connection;
 
-    private IndexBuildMonitor(NpgsqlConnection? connection, ILogger logger, string step, int pid, TimeSpan every)
+    private IndexBuildMonitor(Func<NpgsqlConnection?> connect, ILogger logger, string step, int pid, TimeSpan every)
     {
-        _connection = connection;
+        _connect = connect;
         _logger = logger;
         _step = step;
         _pid = pid;
         _every = every;
-        if (connection is not null)
-        {
-            _thread = new Thread(Loop) { IsBackground = true, Name = "index build monitor" };
-            _thread.Start();
-        }
+        _thread = new Thread(Loop) { IsBackground = true, Name = "index build monitor" };
+        _thread.Start();
     }
 
     public static IndexBuildMonitor Start(OnlineDdl ddl, string step)
     {
         var pid = ddl.MonitoredPid;
-        NpgsqlConnection? side = null;
-        try
+
+        // The second connection is opened only when the build outlasts the first poll: most builds (small tables, a
+        // re-run that finds the index in place) end before that, and a connection costs the server a new backend.
+        NpgsqlConnection? Connect()
         {
-            side = ddl.OpenSideConnection("progress");
-        }
-        catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
-        {
-            ddl.Logger.LogInformation($"{step}: no second connection to report progress ({e.Message})");
+            try
+            {
+                return ddl.OpenSideConnection("progress");
+            }
+            catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+            {
+                ddl.Logger.LogInformation($"{step}: no second connection to report progress ({e.Message})");
+                return null;
+            }
         }
 
-        return new IndexBuildMonitor(side, ddl.Logger, step, pid, ddl.Options.ProgressInterval);
+        return new IndexBuildMonitor(Connect, ddl.Logger, step, pid, ddl.Options.ProgressInterval);
     }
 
     public void Dispose()
     {
         _stop.Set();
-        _thread?.Join();
+        _thread.Join();
         _connection?.Dispose();
         _stop.Dispose();
     }
@@ -71,6 +75,12 @@ internal sealed class IndexBuildMonitor : IDisposable
         var poll = TimeSpan.FromMilliseconds(Math.Clamp(_every.TotalMilliseconds / 2, 20, 1000));
         while (!_stop.Wait(poll))
         {
+            _connection ??= _connect();
+            if (_connection is null)
+            {
+                return;
+            }
+
             try
             {
                 using var command = new NpgsqlCommand(ProgressSql, _connection);
@@ -102,7 +112,7 @@ internal sealed class IndexBuildMonitor : IDisposable
                 lastReport.Restart();
                 if (current.StartsWith("waiting for", StringComparison.Ordinal))
                 {
-                    var blockers = LockBlockers.Read(_connection!, _pid);
+                    var blockers = LockBlockers.Read(_connection, _pid);
                     _logger.Info($"{_step}: {current} for {Progress.Duration(phaseClock.Elapsed)}{(blockers.Count == 0 ? "" : "; " + LockBlockers.Describe(blockers))}",
                         ("step", _step), ("phase", current), ("elapsed_s", Math.Round(phaseClock.Elapsed.TotalSeconds, 3)), ("blocker", blockers.Count == 0 ? null : blockers));
                 }

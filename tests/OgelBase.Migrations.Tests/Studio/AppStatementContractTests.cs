@@ -228,7 +228,7 @@ public sealed class AppStatementContractTests
             var name = "t_" + Guid.NewGuid().ToString("N")[..16];
             await using var admin = new NpgsqlConnection(PostgresServer.AdminConnectionString);
             await admin.OpenAsync();
-            await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"", admin);
+            await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\" TEMPLATE \"{template}\" {TestDatabase.CopyStrategy}", admin);
             await create.ExecuteNonQueryAsync();
             return new SeededCopy(name);
         }

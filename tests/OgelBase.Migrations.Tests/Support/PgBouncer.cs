@@ -147,7 +147,7 @@ public sealed class PgBouncer
     private void WaitUntilReady(TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
-        var builder = new NpgsqlConnectionStringBuilder(PostgresServer.AdminConnectionString) { Host = "127.0.0.1", Port = Port, Timeout = 5 };
+        var builder = new NpgsqlConnectionStringBuilder(PostgresServer.AdminConnectionString) { Host = "127.0.0.1", Port = Port, Timeout = 5, Pooling = false };
         while (true)
         {
             try

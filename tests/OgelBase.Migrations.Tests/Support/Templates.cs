@@ -34,7 +34,7 @@ public static class Templates
     {
         // The name says which run made it and for what, so a leftover on a shared server is recognisable.
         var name = "tpl_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..12] + "_" + Guid.NewGuid().ToString("N")[..8];
-        await AdminAsync($"CREATE DATABASE \"{name}\"");
+        await AdminAsync($"CREATE DATABASE \"{name}\" {TestDatabase.CopyStrategy}");
         var environmentWithTarget = new Dictionary<string, string?>(environment)
         {
             ["DATABASE_URL"] = PostgresServer.UrlFor(name),

@@ -40,7 +40,7 @@ public sealed class TestDatabase : IAsyncDisposable
         var owner = await LoginRole.CreateAsync("owner_");
         await using var admin = new NpgsqlConnection(PostgresServer.AdminConnectionString);
         await admin.OpenAsync();
-        await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\" OWNER \"{owner.Name}\"", admin);
+        await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\" OWNER \"{owner.Name}\" {CopyStrategy}", admin);
         await create.ExecuteNonQueryAsync();
         return new TestDatabase(name, owner.Name, owner.Password);
     }
@@ -59,12 +59,19 @@ public sealed class TestDatabase : IAsyncDisposable
         return await CreateFromAsync(template);
     }
 
+    /// <summary>
+    /// How every test database is copied from its template. PostgreSQL 15's default, WAL_LOG, reads and logs every block
+    /// through shared buffers; a plain file copy took less than half the server CPU per clone here (20 clones of a
+    /// migrated database: 3.0 s against 1.3 s), and a test database never needs the WAL record of its own creation.
+    /// </summary>
+    public const string CopyStrategy = "STRATEGY FILE_COPY";
+
     internal static async Task<TestDatabase> CreateFromAsync(string? template)
     {
         var name = "t_" + Guid.NewGuid().ToString("N")[..16];
         await using var admin = new NpgsqlConnection(PostgresServer.AdminConnectionString);
         await admin.OpenAsync();
-        await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\"{(template is null ? "" : $" TEMPLATE \"{template}\"")}", admin);
+        await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\"{(template is null ? "" : $" TEMPLATE \"{template}\"")} {CopyStrategy}", admin);
         await create.ExecuteNonQueryAsync();
         return new TestDatabase(name, owner: null, ownerPassword: null);
     }
