@@ -12,13 +12,63 @@ namespace OgelBase.Migrations.Tests.GoTrue;
 /// </summary>
 public sealed class GoTrueAuth : IAsyncDisposable
 {
-    private readonly TestDatabase _db;
+    private static readonly Lazy<Task<(string Role, string Password)>> TemplateRole = new(CreateTemplateRoleAsync);
 
-    private GoTrueAuth(TestDatabase db, string role, string password)
+    private readonly TestDatabase _db;
+    private readonly bool _sharedRole;
+
+    private GoTrueAuth(TestDatabase db, string role, string password, bool sharedRole = false)
     {
         _db = db;
         Role = role;
+        _sharedRole = sharedRole;
         ConnectionString = PostgresServer.ConnectionStringFor(db.Name, role, password);
+    }
+
+    /// <summary>
+    /// auth.users in a template database (<see cref="TestDatabase.MigratedAsync((string, Func{string, Task}), string[])"/>),
+    /// so the migrations run once per template, not once per test. The template and its copies share one GoTrue role,
+    /// dropped after the templates.
+    /// </summary>
+    public static (string Name, Func<string, Task> Prepare) InTemplate => ("GoTrue's auth.users", PrepareTemplateAsync);
+
+    /// <summary>GoTrue in a copy of an <see cref="InTemplate"/> template: the same schema and role, as GoTrue would have left them.</summary>
+    public static async Task<GoTrueAuth> InCopyAsync(TestDatabase copy)
+    {
+        var (role, password) = await TemplateRole.Value;
+        return new GoTrueAuth(copy, role, password, sharedRole: true);
+    }
+
+    private static async Task PrepareTemplateAsync(string database)
+    {
+        var (role, _) = await TemplateRole.Value;
+        // Unpooled: nobody may stay connected to a template that is to be copied.
+        await using var connection = new NpgsqlConnection(PostgresServer.ConnectionStringFor(database));
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"""
+            {AuthUsersDdl}
+            ALTER SCHEMA auth OWNER TO "{role}";
+            ALTER TABLE auth.users OWNER TO "{role}";
+            """, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private static async Task<(string Role, string Password)> CreateTemplateRoleAsync()
+    {
+        var role = "gotrue_tpl_" + Guid.NewGuid().ToString("N")[..12];
+        var password = "pw-" + Guid.NewGuid().ToString("N");
+        SecretGuard.Register(password);
+        await AdminAsync($"CREATE ROLE \"{role}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}'");
+        Templates.AfterDropAll(() => AdminAsync($"DROP ROLE IF EXISTS \"{role}\""));
+        return (role, password);
+    }
+
+    private static async Task AdminAsync(string sql)
+    {
+        await using var admin = new NpgsqlConnection(PostgresServer.AdminConnectionString);
+        await admin.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, admin);
+        await command.ExecuteNonQueryAsync();
     }
 
     public string Role { get; }
@@ -153,6 +203,12 @@ public sealed class GoTrueAuth : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_sharedRole)
+        {
+            // The copy goes with its database; the role outlives every copy (Templates drops it last).
+            return;
+        }
+
         // The role owns objects in the test database; hand them back before dropping it.
         try
         {

@@ -34,8 +34,7 @@ public sealed class GoTrueLifecycleTests
     [Test]
     public async Task On_a_database_at_10_the_up_applies_9_after_10_and_backfills_existing_gotrue_users_once_each()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        Assert.That((await db.RunAsync("migrate", "up")).ExitCode, Is.EqualTo(0));
+        await using var db = await TestDatabase.MigratedAsync();
         await using var gotrue = await GoTrueAuth.CreateAsync(db);
         var seeded = await SeedExistingAsync(gotrue, plain: 25);
         var appUser = Guid.NewGuid();
@@ -71,8 +70,7 @@ public sealed class GoTrueLifecycleTests
     [Test]
     public async Task A_runner_killed_mid_backfill_is_completed_by_a_rerun_without_a_duplicate_user_or_org()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        Assert.That((await db.RunAsync("migrate", "up")).ExitCode, Is.EqualTo(0));
+        await using var db = await TestDatabase.MigratedAsync();
         await using var gotrue = await GoTrueAuth.CreateAsync(db);
         await gotrue.ExecuteAsync("""
             INSERT INTO auth.users (id, email, created_at, raw_user_meta_data)
@@ -170,9 +168,7 @@ public sealed class GoTrueLifecycleTests
     [Test]
     public async Task Production_with_the_original_009_is_baselined_without_9_then_include_9_replaces_the_original_without_duplicates()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        var built = await db.RunAsync("migrate", "up", "--to", "8");
-        Assert.That(built.ExitCode, Is.EqualTo(0), built.ToString());
+        await using var db = await TestDatabase.MigratedAsync("--to", "8");
         await db.ExecuteAsync("DROP TABLE ogelbase_migrations.version_info");
         await using var gotrue = await GoTrueAuth.CreateAsync(db);
         var early = await gotrue.SignUpAsync("early@example.com");
@@ -211,8 +207,7 @@ public sealed class GoTrueLifecycleTests
     [Test]
     public async Task Baseline_refuses_to_record_9_from_an_explicit_list()
     {
-        await using var db = await TestDatabase.CreateAsync();
-        Assert.That((await db.RunAsync("migrate", "up", "--to", "8")).ExitCode, Is.EqualTo(0));
+        await using var db = await TestDatabase.MigratedAsync("--to", "8");
         await db.ExecuteAsync("DROP TABLE ogelbase_migrations.version_info");
 
         var baseline = await db.RunAsync("baseline", "--versions", "1-6,8,9");

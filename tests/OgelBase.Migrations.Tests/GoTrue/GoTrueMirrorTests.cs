@@ -8,14 +8,12 @@ namespace OgelBase.Migrations.Tests.GoTrue;
 /// <summary>009 against a GoTrue-shaped auth.users, every write issued by GoTrue's own role.</summary>
 public sealed class GoTrueMirrorTests
 {
+    /// <summary>A database where GoTrue's auth.users existed and then <c>migrate up --include 9</c> ran (a copy of a template built that way).</summary>
     /// <param name="upArgs">More arguments for the <c>migrate up --include 9</c> that builds the database (e.g. <c>--to 10</c>).</param>
     internal static async Task<(TestDatabase Db, GoTrueAuth GoTrue)> MigratedAsync(params string[] upArgs)
     {
-        var db = await TestDatabase.CreateAsync();
-        var gotrue = await GoTrueAuth.CreateAsync(db);
-        var up = await db.RunAsync(["migrate", "up", "--include", "9", .. upArgs]);
-        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
-        return (db, gotrue);
+        var db = await TestDatabase.MigratedAsync(GoTrueAuth.InTemplate, ["--include", "9", .. upArgs]);
+        return (db, await GoTrueAuth.InCopyAsync(db));
     }
 
     internal static async Task<Dictionary<string, object?>> PlatformUserAsync(TestDatabase db, Guid id)

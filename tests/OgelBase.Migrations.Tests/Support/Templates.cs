@@ -15,11 +15,23 @@ public static class Templates
 {
     private static readonly ConcurrentDictionary<string, Lazy<Task<string>>> Built = new();
 
-    public static Task<string> ForAsync(IDictionary<string, string?> environment, string[] upArgs)
+    private static readonly ConcurrentBag<Func<Task>> AfterDrop = [];
+
+    public static Task<string> ForAsync(IDictionary<string, string?> environment, string[] upArgs) => ForAsync(environment, upArgs, preparation: null);
+
+    /// <param name="preparation">
+    /// What is in the database before the migrations run (e.g. GoTrue's auth.users), named so the name is part of the
+    /// template's identity; given the template database's name.
+    /// </param>
+    public static Task<string> ForAsync(IDictionary<string, string?> environment, string[] upArgs, (string Name, Func<string, Task> Prepare)? preparation)
     {
-        var key = string.Join(' ', upArgs) + " | " + string.Join(' ', environment.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => $"{e.Key}={e.Value}"));
-        return Built.GetOrAdd(key, _ => new Lazy<Task<string>>(() => BuildAsync(key, environment, upArgs))).Value;
+        var key = string.Join(' ', upArgs) + " | " + string.Join(' ', environment.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => $"{e.Key}={e.Value}"))
+                  + (preparation is { } p ? " | " + p.Name : "");
+        return Built.GetOrAdd(key, _ => new Lazy<Task<string>>(() => BuildAsync(key, environment, upArgs, preparation?.Prepare))).Value;
     }
+
+    /// <summary>Cleanup that has to wait until the templates are gone (a role a template's objects belong to).</summary>
+    public static void AfterDropAll(Func<Task> cleanup) => AfterDrop.Add(cleanup);
 
     /// <summary>Drops the templates this run built (on a server the run did not start and throw away itself).</summary>
     public static async Task DropAllAsync()
@@ -28,13 +40,23 @@ public static class Templates
         {
             await AdminAsync($"DROP DATABASE IF EXISTS \"{template}\" WITH (FORCE)");
         }
+
+        foreach (var cleanup in AfterDrop)
+        {
+            await cleanup();
+        }
     }
 
-    private static async Task<string> BuildAsync(string key, IDictionary<string, string?> environment, string[] upArgs)
+    private static async Task<string> BuildAsync(string key, IDictionary<string, string?> environment, string[] upArgs, Func<string, Task>? prepare)
     {
         // The name says which run made it and for what, so a leftover on a shared server is recognisable.
         var name = "tpl_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..12] + "_" + Guid.NewGuid().ToString("N")[..8];
         await AdminAsync($"CREATE DATABASE \"{name}\" {TestDatabase.CopyStrategy}");
+        if (prepare is not null)
+        {
+            await prepare(name);
+        }
+
         var environmentWithTarget = new Dictionary<string, string?>(environment)
         {
             ["DATABASE_URL"] = PostgresServer.UrlFor(name),

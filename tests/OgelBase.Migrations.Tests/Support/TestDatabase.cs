@@ -59,6 +59,13 @@ public sealed class TestDatabase : IAsyncDisposable
         return await CreateFromAsync(template);
     }
 
+    /// <summary>As <see cref="MigratedAsync(string[])"/>, on a database that held <paramref name="preparation"/>'s objects before the migrations ran.</summary>
+    public static async Task<TestDatabase> MigratedAsync((string Name, Func<string, Task> Prepare) preparation, params string[] upArgs)
+    {
+        var template = await Templates.ForAsync(new Dictionary<string, string?>(), upArgs, preparation);
+        return await CreateFromAsync(template);
+    }
+
     /// <summary>
     /// How every test database is copied from its template. PostgreSQL 15's default, WAL_LOG, reads and logs every block
     /// through shared buffers; a plain file copy took less than half the server CPU per clone here (20 clones of a
