@@ -4,6 +4,7 @@ using FluentMigrator.Infrastructure;
 using FluentMigrator.Runner;
 using FluentMigrator.Runner.Initialization;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using OgelBase.Migrations.Infrastructure;
@@ -13,6 +14,7 @@ namespace OgelBase.Migrations.Runner.Engine;
 
 /// <summary>
 /// FluentMigrator, configured for this tool: PostgreSQL 15 dialect, our version table, our logging,
+/// the online executor for the SQL of non-transactional migrations (<see cref="OnlineMigrationProcessor"/>)
 /// and the opt-in tags the operator asked for. Built only after the migration
 /// lock is held, because FluentMigrator creates and reads its version table on first use.
 /// </summary>
@@ -65,6 +67,8 @@ public sealed class FluentMigratorHost : IDisposable
                 .WithVersionTable(new VersionTable())
                 .AsGlobalPreview(preview)
                 .ScanIn(KnownMigrations.Assembly).For.Migrations())
+            .AddScoped<OnlineMigrationProcessor>()
+            .Replace(ServiceDescriptor.Scoped<IMigrationProcessor>(provider => provider.GetRequiredService<OnlineMigrationProcessor>()))
             .Configure<RunnerOptions>(options => options.Tags = includes.Select(OptInAttribute.TagFor).ToArray())
             .BuildServiceProvider();
         return new FluentMigratorHost(services, applicationName);
