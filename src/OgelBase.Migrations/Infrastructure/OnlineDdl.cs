@@ -90,17 +90,19 @@ public sealed class OnlineDdl
             return notices.Outcome;
         });
 
-    private string RunConcurrently(OnlineDdlStatement statement)
+    private string RunConcurrently(OnlineDdlStatement statement) => SendConcurrently(statement.Label, statement);
+
+    private string SendConcurrently(string step, OnlineDdlStatement statement)
     {
         var sessionLimit = Scalar<string>("SELECT current_setting('lock_timeout')");
-        return WithRetry(statement.Label, $"{sessionLimit} (session lock_timeout)", () =>
+        return WithRetry(step, $"{sessionLimit} (session lock_timeout)", () =>
         {
             if (statement.BuiltIndex is { } build)
             {
                 DropInvalidIndex(build.Index, build.Table);
             }
 
-            using var monitor = statement.BuiltIndex is null ? null : IndexBuildMonitor.Start(this, statement.Label);
+            using var monitor = statement.BuiltIndex is null ? null : IndexBuildMonitor.Start(this, step);
             using var notices = new Notices(_connection);
             Execute(statement.Sql);
             return notices.Outcome;
@@ -158,9 +160,9 @@ public sealed class OnlineDdl
     /// top-level statement. It keeps the session's lock_timeout (the runner's --statement-lock-timeout): its table
     /// lock, SHARE UPDATE EXCLUSIVE, does not conflict with reads or writes, so nobody queues behind it, while its
     /// waits for older transactions count against lock_timeout, and at 50 ms it would fail on any ordinary
-    /// transaction. <paramref name="beforeEachAttempt"/> cleans up what a failed attempt left (an INVALID index).
+    /// transaction. Before each attempt of a build, an INVALID leftover of the index is dropped, as in <see cref="Run"/>.
     /// </summary>
-    public bool ConcurrentStep(string step, string doneWhenSql, string statement, Action? beforeEachAttempt = null)
+    public bool ConcurrentStep(string step, string doneWhenSql, string statement)
     {
         if (Scalar<bool>($"SELECT ({doneWhenSql})"))
         {
@@ -168,14 +170,7 @@ public sealed class OnlineDdl
             return false;
         }
 
-        var sessionLimit = Scalar<string>("SELECT current_setting('lock_timeout')");
-        WithRetry(step, $"{sessionLimit} (session lock_timeout)", () =>
-        {
-            beforeEachAttempt?.Invoke();
-            using var monitor = IndexBuildMonitor.Start(this, step);
-            Execute(statement);
-            return true;
-        });
+        SendConcurrently(step, new OnlineDdlStatement(statement));
         _logger.LogInformation($"{step}: done");
         return true;
     }
