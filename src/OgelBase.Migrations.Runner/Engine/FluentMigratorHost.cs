@@ -57,7 +57,7 @@ public sealed class FluentMigratorHost : IDisposable
             {
                 logging.ClearProviders();
                 logging.SetMinimumLevel(LogLevel.Information);
-                logging.AddProvider(new StderrLoggerProvider(console, showStatements: settings.Verbose || preview, preview ? 0 : settings.TestStatementDelayMilliseconds));
+                logging.AddProvider(new StderrLoggerProvider(console, showStatements: settings.Verbose || preview));
             })
             .AddFluentMigratorCore()
             .ConfigureRunner(runner => runner
@@ -69,9 +69,9 @@ public sealed class FluentMigratorHost : IDisposable
                 .ScanIn(KnownMigrations.Assembly).For.Migrations())
             .AddScoped<OnlineMigrationProcessor>()
             .Replace(ServiceDescriptor.Scoped<IMigrationProcessor>(provider => provider.GetRequiredService<OnlineMigrationProcessor>()))
-            .Configure<RunnerOptions>(options => options.Tags = includes.Select(OptInAttribute.TagFor).ToArray())
-            .BuildServiceProvider();
-        return new FluentMigratorHost(services, applicationName);
+            .Configure<RunnerOptions>(options => options.Tags = includes.Select(OptInAttribute.TagFor).ToArray());
+        settings.ConfigureServices?.Invoke(services);
+        return new FluentMigratorHost(services.BuildServiceProvider(), applicationName);
     }
 
     public IMigrationInfo Info(long version) => Runner.MigrationLoader.LoadMigrations()[version];

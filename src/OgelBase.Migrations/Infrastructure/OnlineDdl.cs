@@ -24,6 +24,12 @@ public readonly record struct BatchResult(Guid? LastKey, long Scanned, long Chan
 /// </remarks>
 public sealed class OnlineDdl
 {
+    /// <summary>
+    /// A batch of <see cref="Batches"/> has committed. Debug level, which the runner does not show; a test host that
+    /// must land a kill inside a backfill pauses on it.
+    /// </summary>
+    public static readonly EventId BatchCommitted = new(8001, "batch committed");
+
     private readonly NpgsqlConnection _connection;
     private readonly OnlineDdlOptions _options;
     private readonly ILogger _logger;
@@ -179,8 +185,8 @@ public sealed class OnlineDdl
     /// A keyset loop. <paramref name="batchSql"/> is told whether there is an @after key (not on the first batch)
     /// and is run with @after (the last key of the previous batch) and @batch_size, each batch in its own short
     /// transaction, until a batch covers no row. It must return one row: the last key it covered (uuid, NULL if
-    /// none), rows scanned, rows changed. Progress is logged at most every ~2 s, plus a final line; the test hook
-    /// <see cref="OnlineDdlOptions.BatchDelayMilliseconds"/> pauses after each committed batch.
+    /// none), rows scanned, rows changed. Progress is logged at most every ~2 s, plus a final line; each committed
+    /// batch is also logged at Debug level as <see cref="BatchCommitted"/>.
     /// </summary>
     public (long Scanned, long Changed) Batches(string step, long total, Func<bool, string> batchSql)
     {
@@ -234,7 +240,8 @@ public sealed class OnlineDdl
 
             // Leave the disk to the application for a share of the time: a backfill that writes WAL flat out makes
             // every commit of the app wait on WAL flushes (seen as LWLock:WALWrite / IO:WALSync stalls at 1M users).
-            var pause = batchClock.Elapsed * _options.BackfillPauseRatio + TimeSpan.FromMilliseconds(_options.BatchDelayMilliseconds);
+            var pause = batchClock.Elapsed * _options.BackfillPauseRatio;
+            _logger.Log(LogLevel.Debug, BatchCommitted, step, null, static (s, _) => $"{s}: batch committed");
             if (pause > TimeSpan.Zero)
             {
                 Thread.Sleep(pause);
