@@ -27,7 +27,7 @@ namespace OgelBase.Migrations.Migrations;
 [Migration(Version, TransactionBehavior.None, "active organization tracking")]
 // The previous build's 8 ran the same DDL by hand inside code steps; production may have recorded that shape.
 [SupersedesChecksum("3f82b186655b94d877f431d35ac2141836bbe7e4b9b420066940aeee11bceafc",
-    "its DDL moved from hand-written code steps into Execute.Sql statements the runner runs online; same statements, order, catalog and data")]
+    "its DDL moved from hand-written code steps into Execute.Sql statements the runner runs online: the same DDL in the same order, leaving the same catalog and data")]
 [PresenceProbe("column platform.users.active_org_id", "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('platform.users') AND attname = 'active_org_id' AND NOT attisdropped)")]
 public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
 {
