@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using OgelBase.Migrations.Runner.Cli;
 using OgelBase.Migrations.Runner.Engine;
@@ -8,14 +10,38 @@ namespace OgelBase.Migrations.Runner;
 /// <summary>The command line: parses, runs one verb, and turns every outcome into one exit code and at most one error line.</summary>
 public static class RunnerApp
 {
-    public static async Task<int> RunAsync(string[] args, RunnerConsole console, CancellationToken cancellationToken)
+    /// <summary>The runner as this process: its streams and environment, and Ctrl-C / SIGTERM to stop it.</summary>
+    /// <param name="configureServices">See <see cref="RunAsync"/>; the production entry point passes none.</param>
+    public static async Task<int> RunProcessAsync(string[] args, Action<IServiceCollection>? configureServices = null)
+    {
+        using var stop = new CancellationTokenSource();
+
+        // Ctrl-C and SIGTERM (Railway stopping the job) cancel the run: the migration session is ended so the
+        // server rolls its transaction back, the lock is released, and the process exits non-zero.
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            stop.Cancel();
+        }
+
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+
+        return await RunAsync(args, RunnerConsole.FromProcess(), stop.Token, configureServices);
+    }
+
+    /// <param name="configureServices">
+    /// Applied last to the services of every FluentMigrator run (migrate up, rollback, baseline): how a test host
+    /// adds what only tests need, such as pauses that let a kill land inside a migration.
+    /// </param>
+    public static async Task<int> RunAsync(string[] args, RunnerConsole console, CancellationToken cancellationToken, Action<IServiceCollection>? configureServices = null)
     {
         var root = new RootCommand("OgelBase platform database migrations (FluentMigrator).")
         {
-            MigrateCommand.Create(console),
-            RollbackCommand.Create(console),
+            MigrateCommand.Create(console, configureServices),
+            RollbackCommand.Create(console, configureServices),
             StatusCommand.Create(console),
-            BaselineCommand.Create(console),
+            BaselineCommand.Create(console, configureServices),
             VerifyCommand.Create(console),
         };
 

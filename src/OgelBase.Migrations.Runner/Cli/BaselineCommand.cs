@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Microsoft.Extensions.DependencyInjection;
 using System.Globalization;
 using OgelBase.Migrations.Runner.Engine;
 using OgelBase.Migrations.Runner.Services;
@@ -8,9 +9,9 @@ namespace OgelBase.Migrations.Runner.Cli;
 /// <summary><c>baseline [--dry-run] [--versions 1-6,8]</c>.</summary>
 public static class BaselineCommand
 {
-    public static Command Create(RunnerConsole console)
+    public static Command Create(RunnerConsole console, Action<IServiceCollection>? configureServices = null)
     {
-        var common = new CommonOptions();
+        var common = new CommonOptions(configureServices);
         var dryRun = new Option<bool>("--dry-run") { Description = "Probe and print what would be recorded; change nothing." };
         var versions = new Option<string?>("--versions") { Description = "Record exactly these versions instead of probing, e.g. 1-6,8." };
         var command = new Command("baseline", "Adopt a database migrated by hand: probe each version and record the present ones as applied.") { dryRun, versions };

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Microsoft.Extensions.DependencyInjection;
 using OgelBase.Migrations.Infrastructure;
 using OgelBase.Migrations.Runner.Connection;
 using OgelBase.Migrations.Runner.Engine;
@@ -6,7 +7,8 @@ using OgelBase.Migrations.Runner.Engine;
 namespace OgelBase.Migrations.Runner.Cli;
 
 /// <summary>Options every verb that reaches the database shares, and their translation into <see cref="RunSettings"/>.</summary>
-public sealed class CommonOptions
+/// <param name="configureServices">Passed on to <see cref="RunSettings.ConfigureServices"/>.</param>
+public sealed class CommonOptions(Action<IServiceCollection>? configureServices = null)
 {
     public Option<string?> Connection { get; } = new("--connection")
     {
@@ -107,7 +109,7 @@ public sealed class CommonOptions
             LockWait = TimeSpan.FromSeconds(lockTimeout),
             StatementLockTimeout = TimeSpan.FromMilliseconds(statementLockTimeout),
             Verbose = parse.GetValue(Verbose),
-            TestStatementDelayMilliseconds = int.TryParse(console.Environment("OGELBASE_TEST_STATEMENT_DELAY_MS"), out var pause) ? Math.Clamp(pause, 0, 60_000) : 0,
+            ConfigureServices = configureServices,
             Online = new OnlineDdlOptions
             {
                 LockTimeout = TimeSpan.FromMilliseconds(onlineLockTimeout),
@@ -117,7 +119,6 @@ public sealed class CommonOptions
                     ? ratio
                     : throw new RunnerException(FailureKind.Usage, "--backfill-pause must be a number from 0 to 10."),
                 ProgressInterval = progressInterval,
-                BatchDelayMilliseconds = int.TryParse(console.Environment("OGELBASE_TEST_BATCH_DELAY_MS"), out var delay) ? Math.Max(0, delay) : 0,
             },
             Seeds = ProductionSeedOptions.FromEnvironment(console.Environment),
         };

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Microsoft.Extensions.DependencyInjection;
 using OgelBase.Migrations.Runner.Services;
 
 namespace OgelBase.Migrations.Runner.Cli;
@@ -6,9 +7,9 @@ namespace OgelBase.Migrations.Runner.Cli;
 /// <summary><c>migrate up [--to V] [--include V] [--dry-run] [--allow-changed V,...]</c>.</summary>
 public static class MigrateCommand
 {
-    public static Command Create(RunnerConsole console)
+    public static Command Create(RunnerConsole console, Action<IServiceCollection>? configureServices = null)
     {
-        var common = new CommonOptions();
+        var common = new CommonOptions(configureServices);
         var to = new Option<long?>("--to") { Description = "Apply pending migrations up to and including this version." };
         var include = new Option<long[]>("--include")
         {

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Microsoft.Extensions.DependencyInjection;
 using OgelBase.Migrations.Runner.Services;
 
 namespace OgelBase.Migrations.Runner.Cli;
@@ -6,9 +7,9 @@ namespace OgelBase.Migrations.Runner.Cli;
 /// <summary><c>rollback VERSION [--dry-run] [--allow-data-loss] [--allow-changed V,...]</c>.</summary>
 public static class RollbackCommand
 {
-    public static Command Create(RunnerConsole console)
+    public static Command Create(RunnerConsole console, Action<IServiceCollection>? configureServices = null)
     {
-        var common = new CommonOptions();
+        var common = new CommonOptions(configureServices);
         var version = new Argument<long>("version")
         {
             Description = "Bring the database back to this version: revert every applied migration above it (0 reverts all).",

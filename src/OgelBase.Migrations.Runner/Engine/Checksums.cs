@@ -27,6 +27,18 @@ public static class Checksums
     public static string Of(long version) =>
         Hashes.GetOrAdd(version, v => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(TextOf(v)))));
 
+    /// <summary>
+    /// The migration's declaration that <paramref name="recorded"/> is the checksum of its own earlier shape
+    /// (<see cref="SupersedesChecksumAttribute"/>), or null when it declares no such thing.
+    /// </summary>
+    public static SupersedesChecksumAttribute? EarlierShape(long version, string recorded) =>
+        KnownMigrations.Find(version)?.Type.GetCustomAttributes(typeof(SupersedesChecksumAttribute), inherit: false)
+            .Cast<SupersedesChecksumAttribute>()
+            .FirstOrDefault(a => a.Checksum == recorded);
+
+    /// <summary>Whether what was recorded for an applied version is this build's checksum, or one the migration declares as its earlier shape.</summary>
+    public static bool Matches(long version, string recorded) => recorded == Of(version) || EarlierShape(version, recorded) is not null;
+
     /// <summary>What the checksum is taken of: the migration's rendered Up and Down statements and its declared code-step statements.</summary>
     public static string TextOf(long version) => Texts.Value[version];
 

@@ -4,6 +4,7 @@ using FluentMigrator.Infrastructure;
 using FluentMigrator.Runner;
 using FluentMigrator.Runner.Initialization;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using OgelBase.Migrations.Infrastructure;
@@ -13,6 +14,7 @@ namespace OgelBase.Migrations.Runner.Engine;
 
 /// <summary>
 /// FluentMigrator, configured for this tool: PostgreSQL 15 dialect, our version table, our logging,
+/// the online executor for the SQL of non-transactional migrations (<see cref="OnlineMigrationProcessor"/>)
 /// and the opt-in tags the operator asked for. Built only after the migration
 /// lock is held, because FluentMigrator creates and reads its version table on first use.
 /// </summary>
@@ -55,7 +57,7 @@ public sealed class FluentMigratorHost : IDisposable
             {
                 logging.ClearProviders();
                 logging.SetMinimumLevel(LogLevel.Information);
-                logging.AddProvider(new StderrLoggerProvider(console, showStatements: settings.Verbose || preview, preview ? 0 : settings.TestStatementDelayMilliseconds));
+                logging.AddProvider(new StderrLoggerProvider(console, showStatements: settings.Verbose || preview));
             })
             .AddFluentMigratorCore()
             .ConfigureRunner(runner => runner
@@ -65,9 +67,11 @@ public sealed class FluentMigratorHost : IDisposable
                 .WithVersionTable(new VersionTable())
                 .AsGlobalPreview(preview)
                 .ScanIn(KnownMigrations.Assembly).For.Migrations())
-            .Configure<RunnerOptions>(options => options.Tags = includes.Select(OptInAttribute.TagFor).ToArray())
-            .BuildServiceProvider();
-        return new FluentMigratorHost(services, applicationName);
+            .AddScoped<OnlineMigrationProcessor>()
+            .Replace(ServiceDescriptor.Scoped<IMigrationProcessor>(provider => provider.GetRequiredService<OnlineMigrationProcessor>()))
+            .Configure<RunnerOptions>(options => options.Tags = includes.Select(OptInAttribute.TagFor).ToArray());
+        settings.ConfigureServices?.Invoke(services);
+        return new FluentMigratorHost(services.BuildServiceProvider(), applicationName);
     }
 
     public IMigrationInfo Info(long version) => Runner.MigrationLoader.LoadMigrations()[version];

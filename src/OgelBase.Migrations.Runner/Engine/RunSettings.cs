@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using OgelBase.Migrations.Infrastructure;
 
@@ -24,8 +25,8 @@ public sealed record RunSettings
 
     public bool Verbose { get; init; }
 
-    /// <summary>Test hook only (OGELBASE_TEST_STATEMENT_DELAY_MS): pause before each statement so crash tests can land inside a migration.</summary>
-    public int TestStatementDelayMilliseconds { get; init; }
+    /// <summary>Added last to FluentMigrator's services (<see cref="RunnerApp.RunAsync"/>): how a test host installs its pauses. None in production.</summary>
+    public Action<IServiceCollection>? ConfigureServices { get; init; }
 
     public OnlineDdlOptions Online { get; init; } = new();
 

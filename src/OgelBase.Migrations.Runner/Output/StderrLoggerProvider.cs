@@ -7,15 +7,15 @@ namespace OgelBase.Migrations.Runner.Output;
 /// OgelBase.Migrations) is always shown; FluentMigrator's statement echo only with --verbose or --dry-run.
 /// Exceptions are never printed with their stack: the runner reports failures itself, in one line.
 /// </summary>
-internal sealed class StderrLoggerProvider(RunnerConsole console, bool showStatements, int statementDelayMilliseconds = 0) : ILoggerProvider
+internal sealed class StderrLoggerProvider(RunnerConsole console, bool showStatements) : ILoggerProvider
 {
-    public ILogger CreateLogger(string categoryName) => new StderrLogger(console, categoryName, showStatements, statementDelayMilliseconds);
+    public ILogger CreateLogger(string categoryName) => new StderrLogger(console, categoryName, showStatements);
 
     public void Dispose()
     {
     }
 
-    private sealed class StderrLogger(RunnerConsole console, string category, bool showStatements, int statementDelayMilliseconds) : ILogger
+    private sealed class StderrLogger(RunnerConsole console, string category, bool showStatements) : ILogger
     {
         private readonly bool _isMigrationCode = category.StartsWith("OgelBase.Migrations", StringComparison.Ordinal)
             && !category.StartsWith("OgelBase.Migrations.Runner", StringComparison.Ordinal);
@@ -23,7 +23,7 @@ internal sealed class StderrLoggerProvider(RunnerConsole console, bool showState
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => null;
 
-        public bool IsEnabled(LogLevel logLevel) => statementDelayMilliseconds > 0 || logLevel switch
+        public bool IsEnabled(LogLevel logLevel) => logLevel switch
         {
             >= LogLevel.Error => false, // failures are reported by the runner, once
             >= LogLevel.Information => _isMigrationCode || showStatements,
@@ -32,14 +32,7 @@ internal sealed class StderrLoggerProvider(RunnerConsole console, bool showState
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
-            if (statementDelayMilliseconds > 0 && !_isMigrationCode && logLevel == LogLevel.Information)
-            {
-                // Test hook (OGELBASE_TEST_STATEMENT_DELAY_MS): FluentMigrator announces each statement just before it runs,
-                // inside the migration's transaction, so pausing here lets a crash test land a kill between statements.
-                Thread.Sleep(statementDelayMilliseconds);
-            }
-
-            if (!(logLevel >= LogLevel.Information && logLevel < LogLevel.Error && (_isMigrationCode || showStatements)))
+            if (!IsEnabled(logLevel))
             {
                 return;
             }

@@ -75,10 +75,13 @@ public sealed class StatusService(RunSettings settings, RunnerConsole console)
         {
             if (recorded.TryGetValue(migration.Version, out var a))
             {
-                var changed = a.Checksum is not null && a.Checksum != Checksums.Of(migration.Version);
+                var changed = a.Checksum is not null && !Checksums.Matches(migration.Version, a.Checksum);
+                var earlier = a.Checksum is null ? null : Checksums.EarlierShape(migration.Version, a.Checksum);
                 entries.Add(new StatusEntry(migration.Version, migration.Description, changed ? MigrationStates.ChangedSinceApplied : MigrationStates.Applied,
                     a.AppliedOn, a.Baselined, migration.OptIn is not null,
-                    changed ? "what this build executes for it differs from what was recorded when it was applied; migrate up and rollback refuse until --allow-changed" : null));
+                    changed ? "what this build executes for it differs from what was recorded when it was applied; migrate up and rollback refuse until --allow-changed"
+                    : earlier is not null ? $"recorded by its earlier shape, which this build supersedes ({earlier.Reason}); the next migrate up or rollback records the new checksum"
+                    : null));
             }
             else if (migration.OptIn is { } optIn)
             {

@@ -24,6 +24,12 @@ public readonly record struct BatchResult(Guid? LastKey, long Scanned, long Chan
 /// </remarks>
 public sealed class OnlineDdl
 {
+    /// <summary>
+    /// A batch of <see cref="Batches"/> has committed. Debug level, which the runner does not show; a test host that
+    /// must land a kill inside a backfill pauses on it.
+    /// </summary>
+    public static readonly EventId BatchCommitted = new(8001, "batch committed");
+
     private readonly NpgsqlConnection _connection;
     private readonly OnlineDdlOptions _options;
     private readonly ILogger _logger;
@@ -46,6 +52,85 @@ public sealed class OnlineDdl
 
     private string LockTimeoutSetting => $"{Math.Max(1, (int)_options.LockTimeout.TotalMilliseconds)}ms";
 
+    private string LockTimeoutLimit => $"{_options.LockTimeout.TotalMilliseconds:0} ms (lock_timeout)";
+
+    /// <summary>
+    /// One statement of an online migration: the runner sends every <c>Execute.Sql</c> of a migration declared
+    /// <c>TransactionBehavior.None</c> here, so the migration states its SQL as it is and the mechanics live in one
+    /// place. An ordinary statement runs as one short transaction under <see cref="OnlineDdlOptions.LockTimeout"/>,
+    /// retried on 55P03/40P01 like <see cref="LockedStep"/>. CREATE/DROP INDEX CONCURRENTLY runs as a top-level
+    /// statement under the session lock_timeout like <see cref="ConcurrentStep"/>, and before each attempt of a
+    /// concurrent build an INVALID leftover of that index is dropped: IF NOT EXISTS would accept it as done.
+    /// <para>
+    /// Every statement must be safe to run again after a kill, so it uses IF [NOT] EXISTS or OR REPLACE. ADD
+    /// CONSTRAINT has no IF NOT EXISTS: a lone <c>ALTER TABLE ... ADD CONSTRAINT name</c> that PostgreSQL refuses
+    /// with 42710 (a constraint of that name exists) is logged as already in place and skipped; the migration's
+    /// own check confirms the definition. What PostgreSQL itself skipped (its "..., skipping" notices) is logged.
+    /// </para>
+    /// </summary>
+    public void Run(string sql)
+    {
+        var statement = new OnlineDdlStatement(sql);
+        var outcome = statement.OutsideTransaction ? RunConcurrently(statement) : RunLocked(statement);
+        _logger.Info($"{statement.Label}: {outcome}", ("step", statement.Label));
+    }
+
+    private string RunLocked(OnlineDdlStatement statement) =>
+        WithRetry(statement.Label, LockTimeoutLimit, () =>
+        {
+            using var transaction = _connection.BeginTransaction();
+            SetLocalLockTimeout(transaction);
+            using var notices = new Notices(_connection);
+            try
+            {
+                Execute(statement.Sql, transaction);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DuplicateObject && statement.AddedConstraint is { } name
+                                              && e.MessageText.Contains($"\"{name}\"", StringComparison.OrdinalIgnoreCase))
+            {
+                transaction.Rollback();
+                return $"already in place, skipped ({e.MessageText})";
+            }
+
+            transaction.Commit();
+            return notices.Outcome;
+        });
+
+    private string RunConcurrently(OnlineDdlStatement statement) => SendConcurrently(statement.Label, statement);
+
+    private string SendConcurrently(string step, OnlineDdlStatement statement)
+    {
+        var sessionLimit = Scalar<string>("SELECT current_setting('lock_timeout')");
+        return WithRetry(step, $"{sessionLimit} (session lock_timeout)", () =>
+        {
+            if (statement.BuiltIndex is { } build)
+            {
+                DropInvalidIndex(build.Index, build.Table);
+            }
+
+            using var monitor = statement.BuiltIndex is null ? null : IndexBuildMonitor.Start(this, step);
+            using var notices = new Notices(_connection);
+            Execute(statement.Sql);
+            return notices.Outcome;
+        });
+    }
+
+    /// <summary>What a failed or killed CREATE INDEX CONCURRENTLY leaves under the index's name, in the table's schema.</summary>
+    private void DropInvalidIndex(string index, string table)
+    {
+        var leftover = Scalar<string>("""
+            SELECT format('%I.%I', n.nspname, c.relname)
+            FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relname = lower(@index) AND NOT i.indisvalid
+              AND c.relnamespace = (SELECT t.relnamespace FROM pg_class t WHERE t.oid = to_regclass(@table))
+            """, null, ("index", index), ("table", table));
+        if (leftover is not null)
+        {
+            _logger.LogInformation($"dropping the INVALID index {index} left by an earlier attempt");
+            Execute($"DROP INDEX CONCURRENTLY IF EXISTS {leftover}");
+        }
+    }
+
     /// <summary>
     /// DDL that takes a strong table lock. Each attempt is one transaction with <c>lock_timeout</c> set to
     /// <see cref="OnlineDdlOptions.LockTimeout"/>, so nobody queues behind it for longer than that. When
@@ -54,7 +139,7 @@ public sealed class OnlineDdl
     /// </summary>
     public bool LockedStep(string step, string? doneWhenSql, params string[] statements)
     {
-        var ran = WithRetry(step, $"{_options.LockTimeout.TotalMilliseconds:0} ms (lock_timeout)", () =>
+        var ran = WithRetry(step, LockTimeoutLimit, () =>
         {
             using var transaction = _connection.BeginTransaction();
             SetLocalLockTimeout(transaction);
@@ -81,9 +166,9 @@ public sealed class OnlineDdl
     /// top-level statement. It keeps the session's lock_timeout (the runner's --statement-lock-timeout): its table
     /// lock, SHARE UPDATE EXCLUSIVE, does not conflict with reads or writes, so nobody queues behind it, while its
     /// waits for older transactions count against lock_timeout, and at 50 ms it would fail on any ordinary
-    /// transaction. <paramref name="beforeEachAttempt"/> cleans up what a failed attempt left (an INVALID index).
+    /// transaction. Before each attempt of a build, an INVALID leftover of the index is dropped, as in <see cref="Run"/>.
     /// </summary>
-    public bool ConcurrentStep(string step, string doneWhenSql, string statement, Action? beforeEachAttempt = null)
+    public bool ConcurrentStep(string step, string doneWhenSql, string statement)
     {
         if (Scalar<bool>($"SELECT ({doneWhenSql})"))
         {
@@ -91,14 +176,7 @@ public sealed class OnlineDdl
             return false;
         }
 
-        var sessionLimit = Scalar<string>("SELECT current_setting('lock_timeout')");
-        WithRetry(step, $"{sessionLimit} (session lock_timeout)", () =>
-        {
-            beforeEachAttempt?.Invoke();
-            using var monitor = IndexBuildMonitor.Start(this, step);
-            Execute(statement);
-            return true;
-        });
+        SendConcurrently(step, new OnlineDdlStatement(statement));
         _logger.LogInformation($"{step}: done");
         return true;
     }
@@ -107,8 +185,8 @@ public sealed class OnlineDdl
     /// A keyset loop. <paramref name="batchSql"/> is told whether there is an @after key (not on the first batch)
     /// and is run with @after (the last key of the previous batch) and @batch_size, each batch in its own short
     /// transaction, until a batch covers no row. It must return one row: the last key it covered (uuid, NULL if
-    /// none), rows scanned, rows changed. Progress is logged at most every ~2 s, plus a final line; the test hook
-    /// <see cref="OnlineDdlOptions.BatchDelayMilliseconds"/> pauses after each committed batch.
+    /// none), rows scanned, rows changed. Progress is logged at most every ~2 s, plus a final line; each committed
+    /// batch is also logged at Debug level as <see cref="BatchCommitted"/>.
     /// </summary>
     public (long Scanned, long Changed) Batches(string step, long total, Func<bool, string> batchSql)
     {
@@ -120,7 +198,7 @@ public sealed class OnlineDdl
         while (true)
         {
             var batchClock = Stopwatch.StartNew();
-            var result = WithRetry(step, $"{_options.LockTimeout.TotalMilliseconds:0} ms (lock_timeout)", () =>
+            var result = WithRetry(step, LockTimeoutLimit, () =>
             {
                 using var transaction = _connection.BeginTransaction();
                 SetLocalLockTimeout(transaction);
@@ -162,7 +240,8 @@ public sealed class OnlineDdl
 
             // Leave the disk to the application for a share of the time: a backfill that writes WAL flat out makes
             // every commit of the app wait on WAL flushes (seen as LWLock:WALWrite / IO:WALSync stalls at 1M users).
-            var pause = batchClock.Elapsed * _options.BackfillPauseRatio + TimeSpan.FromMilliseconds(_options.BatchDelayMilliseconds);
+            var pause = batchClock.Elapsed * _options.BackfillPauseRatio;
+            _logger.Log(LogLevel.Debug, BatchCommitted, step, null, static (s, _) => $"{s}: batch committed");
             if (pause > TimeSpan.Zero)
             {
                 Thread.Sleep(pause);
@@ -314,4 +393,23 @@ public sealed class OnlineDdl
 #pragma warning restore CA5394
     }
 
+    /// <summary>The notices PostgreSQL sends while one attempt runs, such as IF NOT EXISTS's "..., skipping".</summary>
+    private sealed class Notices : IDisposable
+    {
+        private readonly NpgsqlConnection _connection;
+        private readonly List<string> _messages = [];
+
+        public Notices(NpgsqlConnection connection)
+        {
+            _connection = connection;
+            _connection.Notice += OnNotice;
+        }
+
+        /// <summary>"done", then whatever PostgreSQL said while doing it (what it skipped as already there).</summary>
+        public string Outcome => _messages.Count == 0 ? "done" : $"done; PostgreSQL: {string.Join("; ", _messages)}";
+
+        public void Dispose() => _connection.Notice -= OnNotice;
+
+        private void OnNotice(object sender, NpgsqlNoticeEventArgs e) => _messages.Add(e.Notice.MessageText);
+    }
 }

@@ -30,12 +30,6 @@ public sealed class OnlineDdlOptions
     /// </summary>
     public double BackfillPauseRatio { get; set; } = 0.25;
 
-    /// <summary>
-    /// Test hook: milliseconds to sleep after each backfill batch, so a test can land a kill inside the backfill.
-    /// Read from OGELBASE_TEST_BATCH_DELAY_MS by the runner; zero in production.
-    /// </summary>
-    public int BatchDelayMilliseconds { get; set; }
-
     /// <summary>How often a long step (backfill batches, index builds) reports percent done, rate and time left.</summary>
     public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromSeconds(2);
 }

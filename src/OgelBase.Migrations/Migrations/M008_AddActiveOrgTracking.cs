@@ -12,9 +12,11 @@ namespace OgelBase.Migrations.Migrations;
 /// Unlike the original, which did all of it in one transaction, this runs online (TransactionBehavior.None) so
 /// it can be applied to a users table with a million rows while Studio serves traffic: every strong lock is taken
 /// with a 50 ms lock_timeout and retried, the FK is added NOT VALID and validated separately, the index is built
-/// CONCURRENTLY, and the backfill commits in small batches. Every step checks the catalog or only fills NULLs,
-/// so a run killed anywhere completes when re-run; the runner records the version only after Up returns.
-/// The lock-timeout retries are done in C# (<see cref="OnlineDdl"/>, which says why) rather than in DO-block loops.
+/// CONCURRENTLY, and the backfill commits in small batches. Its DDL is plain <c>Execute.Sql</c>, so a reader and a
+/// dry run see it as it runs; the runner applies the online mechanics to each statement (<see cref="OnlineDdl.Run"/>,
+/// which also says why the retries are done in C# rather than in DO-block loops). Every statement can run again
+/// (IF NOT EXISTS, OR REPLACE, the FK's duplicate skipped) and the data steps only fill NULLs, so a run killed
+/// anywhere completes when re-run; the runner records the version only after Up returns.
 /// </para>
 /// <para>
 /// The Down keeps every user's choice in <c>ogelbase_migrations.m008_saved_active_org</c> (outside
@@ -23,6 +25,9 @@ namespace OgelBase.Migrations.Migrations;
 /// </para>
 /// </summary>
 [Migration(Version, TransactionBehavior.None, "active organization tracking")]
+// The previous build's 8 ran the same DDL by hand inside code steps; production may have recorded that shape.
+[SupersedesChecksum("3f82b186655b94d877f431d35ac2141836bbe7e4b9b420066940aeee11bceafc",
+    "its DDL moved from hand-written code steps into Execute.Sql statements the runner runs online: the same DDL in the same order, leaving the same catalog and data")]
 [PresenceProbe("column platform.users.active_org_id", "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('platform.users') AND attname = 'active_org_id' AND NOT attisdropped)")]
 public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
 {
@@ -39,8 +44,7 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
     private const string ForeignKey = "users_active_org_id_fkey";
     private const string Index = "idx_users_active_org";
 
-    // Written as an SQL literal (no quotes inside), so the same text serves the statement and the "already done" check.
-    private const string ColumnCommentLiteral =
+    private const string ColumnComment =
         "'Organization the user has currently selected in Studio (org switcher, session context). " +
         "Must be one the user is a member of; set_user_active_org enforces that, the database does not. " +
         "Cleared when the organization is deleted.'";
@@ -48,28 +52,14 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
     private const string ColumnExists =
         "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('platform.users') AND attname = 'active_org_id' AND NOT attisdropped)";
 
-    private const string ForeignKeyExists =
-        $"EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass('platform.users') AND conname = '{ForeignKey}')";
-
     private const string CaptureTriggerExists =
         $"EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('platform.users') AND tgname = '{CaptureTrigger}' AND NOT tgisinternal)";
 
-    private const string AddColumnSql = $"ALTER TABLE {Users} ADD COLUMN IF NOT EXISTS active_org_id uuid NULL";
-    private const string AddForeignKeySql =
-        $"ALTER TABLE {Users} ADD CONSTRAINT {ForeignKey} FOREIGN KEY (active_org_id) REFERENCES platform.organizations (id) ON DELETE SET NULL NOT VALID";
-    private const string ValidateForeignKeySql = $"ALTER TABLE {Users} VALIDATE CONSTRAINT {ForeignKey}";
-    private const string ClearDeletedOrganizationsSql =
-        $"UPDATE {Users} u SET active_org_id = NULL WHERE u.active_org_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM platform.organizations o WHERE o.id = u.active_org_id)";
-    private const string CreateIndexSql = $"CREATE INDEX CONCURRENTLY IF NOT EXISTS {Index} ON {Users} (active_org_id) WHERE active_org_id IS NOT NULL";
-    private const string DropIndexSql = $"DROP INDEX CONCURRENTLY IF EXISTS platform.{Index}";
-    private const string CommentColumnSql = $"COMMENT ON COLUMN {Users}.active_org_id IS {ColumnCommentLiteral}";
     private const string RevokeCaptureFunctionSql = $"REVOKE ALL ON FUNCTION {CaptureFunction}() FROM PUBLIC";
     private const string CreateCaptureTriggerSql =
         $"CREATE TRIGGER {CaptureTrigger} AFTER INSERT OR UPDATE OF active_org_id ON {Users} FOR EACH ROW EXECUTE FUNCTION {CaptureFunction}()";
-    private const string DropForeignKeySql = $"ALTER TABLE {Users} DROP CONSTRAINT IF EXISTS {ForeignKey}";
     private const string DropCaptureTriggerSql = $"DROP TRIGGER IF EXISTS {CaptureTrigger} ON {Users}";
     private const string DropCaptureFunctionSql = $"DROP FUNCTION IF EXISTS {CaptureFunction}()";
-    private const string DropColumnSql = $"ALTER TABLE {Users} DROP COLUMN IF EXISTS active_org_id";
 
     private readonly OnlineDdlOptions _options;
     private readonly ILogger<M008_AddActiveOrgTracking> _logger;
@@ -86,56 +76,49 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
             note: $"copied to {SavedChoicesTable}; the next up restores each choice where the user is still a member of that organization"),
     ];
 
+    // Every Execute.Sql here runs online (OnlineDdl.Run, applied by the runner to this TransactionBehavior.None
+    // migration): one short transaction under a 50 ms lock_timeout, retried on 55P03, or, for CONCURRENTLY, a
+    // top-level statement. Each is safe to run again after a kill; the runner records 8 only after Up returns.
     public override void Up()
     {
+        Execute.Sql("ALTER TABLE platform.users ADD COLUMN IF NOT EXISTS active_org_id uuid NULL");
+
+        // The data first, while the column has neither FK nor index: each backfilled row then costs one row
+        // version, not also an RI lookup on organizations and an index insert. Measured at 1M users, that halves
+        // the time each batch holds its rows, which is the time an app UPDATE of one of them can wait.
         Execute.WithConnection((connection, transaction) =>
         {
             var ddl = Online(connection, transaction);
-            ddl.LockedStep("add column platform.users.active_org_id", ColumnExists,
-                AddColumnSql);
-
-            // The data first, while the column has neither FK nor index: each backfilled row then costs one row
-            // version, not also an RI lookup on organizations and an index insert. Measured at 1M users, that halves
-            // the time each batch holds its rows, which is the time an app UPDATE of one of them can wait.
             RestoreSavedChoices(ddl);
             Backfill(ddl);
-
-            // NOT VALID: adding the FK then needs its SHARE ROW EXCLUSIVE locks only for an instant, and the scan of
-            // existing rows happens in VALIDATE, whose SHARE UPDATE EXCLUSIVE lock lets reads and writes go on.
-            ddl.LockedStep($"add foreign key {ForeignKey} (NOT VALID)", ForeignKeyExists,
-                AddForeignKeySql);
-
-            // An organization deleted while the backfill ran (before the FK existed) left its users pointing at
-            // nothing; ON DELETE SET NULL would have cleared them, so do exactly that. From here on the FK does it.
-            ddl.Execute(ClearDeletedOrganizationsSql);
-            ddl.LockedStep($"validate foreign key {ForeignKey}",
-                $"EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass('platform.users') AND conname = '{ForeignKey}' AND convalidated)",
-                ValidateForeignKeySql);
-
-            // A CONCURRENTLY build that failed or was killed leaves an INVALID index under the name, which
-            // IF NOT EXISTS would then accept as done; such a leftover is dropped before every attempt.
-            ddl.ConcurrentStep($"build index {Index} (CONCURRENTLY)",
-                $"EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('platform.{Index}') AND indisvalid)",
-                CreateIndexSql,
-                beforeEachAttempt: () =>
-                {
-                    if (ddl.Scalar<bool>($"SELECT EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('platform.{Index}') AND NOT indisvalid)"))
-                    {
-                        _logger.LogInformation($"dropping the INVALID index {Index} left by an earlier attempt");
-                        ddl.Execute(DropIndexSql);
-                    }
-                });
-
-            // COMMENT ON COLUMN takes SHARE UPDATE EXCLUSIVE on the table, so it goes under the same lock discipline.
-            ddl.LockedStep("comment on platform.users.active_org_id",
-                $"col_description('platform.users'::regclass, (SELECT attnum FROM pg_attribute WHERE attrelid = 'platform.users'::regclass AND attname = 'active_org_id')) IS NOT DISTINCT FROM {ColumnCommentLiteral}",
-                CommentColumnSql);
-        }, Describe("each skipped when already in place; strong locks under a short lock_timeout, retried on 55P03; data batched, each batch its own transaction",
-            AddColumnSql,
+        }, Describe("data batched, each batch its own transaction; only NULLs filled",
             $"if {SavedChoicesTable} exists: restore each saved choice into a NULL active_org_id where the user is still a member of that organization",
-            "backfill every NULL active_org_id from the membership with the earliest joined_at (NULL last, ties by organization_id)",
-            AddForeignKeySql, ClearDeletedOrganizationsSql, ValidateForeignKeySql,
-            "(an INVALID leftover index is dropped first) " + CreateIndexSql, CommentColumnSql));
+            "backfill every NULL active_org_id from the membership with the earliest joined_at (NULL last, ties by organization_id)"));
+
+        // NOT VALID: adding the FK then needs its SHARE ROW EXCLUSIVE locks only for an instant, and the scan of
+        // existing rows happens in VALIDATE, whose SHARE UPDATE EXCLUSIVE lock lets reads and writes go on. On a
+        // re-run PostgreSQL refuses it as a duplicate (42710), which the runner logs as already in place; Verify
+        // below checks the definition.
+        Execute.Sql("""
+            ALTER TABLE platform.users ADD CONSTRAINT users_active_org_id_fkey
+              FOREIGN KEY (active_org_id) REFERENCES platform.organizations (id) ON DELETE SET NULL NOT VALID
+            """);
+
+        // An organization deleted while the backfill ran (before the FK existed) left its users pointing at
+        // nothing; ON DELETE SET NULL would have cleared them, so do exactly that. From here on the FK does it.
+        Execute.Sql("""
+            UPDATE platform.users u SET active_org_id = NULL
+            WHERE u.active_org_id IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM platform.organizations o WHERE o.id = u.active_org_id)
+            """);
+        Execute.Sql("ALTER TABLE platform.users VALIDATE CONSTRAINT users_active_org_id_fkey");
+
+        // IF NOT EXISTS alone would accept the INVALID index a failed or killed build leaves; the runner drops
+        // such a leftover before every attempt.
+        Execute.Sql("CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_active_org ON platform.users (active_org_id) WHERE active_org_id IS NOT NULL");
+
+        // COMMENT ON COLUMN takes SHARE UPDATE EXCLUSIVE on the table: it goes under the same lock discipline.
+        Execute.Sql("COMMENT ON COLUMN platform.users.active_org_id IS " + ColumnComment);
 
         // Functions take no table lock (plpgsql bodies are not checked against tables at creation).
         Execute.Sql(SetUserActiveOrgSql);
@@ -151,6 +134,7 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
 
             // Only now is the side table no longer needed. A capture trigger can only be left here by a rollback
             // that was killed and then bypassed; it writes to the side table, so it has to go before the table.
+            // Checked first, so the ordinary run takes no lock on users for it.
             if (ddl.Scalar<bool>($"SELECT {CaptureTriggerExists}"))
             {
                 ddl.LockedStep($"drop leftover rollback trigger {CaptureTrigger}", $"NOT {CaptureTriggerExists}",
@@ -159,14 +143,14 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
 
             ddl.Execute($"DROP TABLE IF EXISTS {SavedChoicesTable}");
         }, Describe("checks, then cleanup",
-            "verify column, validated foreign key, valid partial index and both functions",
-            $"DROP TABLE IF EXISTS {SavedChoicesTable}"));
+            "verify column, foreign key (definition, validated), valid partial index and both functions",
+            $"drop a leftover rollback trigger {CaptureTrigger} if any; DROP TABLE IF EXISTS {SavedChoicesTable}"));
     }
 
     public override void Down()
     {
         // The side table survives this Down on purpose (see the next Up); it lives in the tool's own schema.
-        Execute.Sql($"CREATE TABLE IF NOT EXISTS {SavedChoicesTable} (user_id uuid PRIMARY KEY, active_org_id uuid, saved_at timestamptz NOT NULL DEFAULT now())");
+        Execute.Sql("CREATE TABLE IF NOT EXISTS ogelbase_migrations.m008_saved_active_org (user_id uuid PRIMARY KEY, active_org_id uuid, saved_at timestamptz NOT NULL DEFAULT now())");
 
         Execute.WithConnection((connection, transaction) =>
         {
@@ -174,7 +158,7 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
 
             // Lossless under concurrent writes: the trigger first, so every change from here on is upserted into
             // the side table; then the bulk copy with ON CONFLICT DO NOTHING, so a value the trigger wrote (newer
-            // than what the copy read) wins. The column goes only together with the trigger, in one transaction.
+            // than what the copy read) wins. Skipped once the column is gone: the trigger is defined on it.
             ddl.LockedStep($"install capture trigger {CaptureTrigger}", $"NOT {ColumnExists} OR {CaptureTriggerExists}",
                 CaptureFunctionSql, RevokeCaptureFunctionSql, CreateCaptureTriggerSql);
 
@@ -199,16 +183,19 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
 
         Execute.Sql("DROP FUNCTION IF EXISTS platform.get_user_active_org(uuid)");
         Execute.Sql("DROP FUNCTION IF EXISTS platform.set_user_active_org(uuid, uuid)");
+        Execute.Sql("DROP INDEX CONCURRENTLY IF EXISTS platform.idx_users_active_org");
+        Execute.Sql("ALTER TABLE platform.users DROP CONSTRAINT IF EXISTS users_active_org_id_fkey");
+
+        // One transaction: the column never goes while the trigger that saves its changes could miss one.
+        Execute.Sql("""
+            DROP TRIGGER IF EXISTS m008_capture_active_org ON platform.users;
+            DROP FUNCTION IF EXISTS ogelbase_migrations.m008_capture_active_org();
+            ALTER TABLE platform.users DROP COLUMN IF EXISTS active_org_id
+            """);
 
         Execute.WithConnection((connection, transaction) =>
         {
             var ddl = Online(connection, transaction);
-            ddl.ConcurrentStep($"drop index {Index} (CONCURRENTLY)", $"to_regclass('platform.{Index}') IS NULL", DropIndexSql);
-            ddl.LockedStep($"drop foreign key {ForeignKey}", $"NOT {ForeignKeyExists}", DropForeignKeySql);
-            ddl.LockedStep("drop capture trigger and column platform.users.active_org_id",
-                $"NOT {ColumnExists} AND NOT {CaptureTriggerExists} AND to_regprocedure('{CaptureFunction}()') IS NULL",
-                DropCaptureTriggerSql, DropCaptureFunctionSql, DropColumnSql);
-
             var saved = ddl.Scalar<long>($"SELECT count(*) FROM {SavedChoicesTable} WHERE active_org_id IS NOT NULL");
             if (saved == 0)
             {
@@ -219,9 +206,7 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
             _logger.LogInformation(saved == 0
                 ? "no user had an active organization; nothing saved"
                 : $"saved {saved} users' active organization in {SavedChoicesTable}; the next up restores them");
-        }, Describe("each skipped when already done; strong locks under a short lock_timeout, retried on 55P03",
-            DropIndexSql, DropForeignKeySql, $"in one transaction: {DropCaptureTriggerSql}; {DropCaptureFunctionSql}; {DropColumnSql}",
-            $"DROP TABLE {SavedChoicesTable} if it holds no saved choice"));
+        }, Describe("report", $"DROP TABLE {SavedChoicesTable} if it holds no saved choice"));
     }
 
     private OnlineDdl Online(IDbConnection connection, IDbTransaction? transaction) => new(connection, transaction, _options, _logger);
@@ -282,6 +267,17 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
     private static string KeyRange(string column, bool hasAfter) =>
         $"{(hasAfter ? $"AND {column} > @after " : "")}AND {column} <= (SELECT l.id FROM last l)";
 
+    // The whole definition, column by column: a constraint of this name that was there before (skipped as a
+    // duplicate by the runner) must be exactly the one the Up adds.
+    private const string ForeignKeyAsDefined = $"""
+        SELECT EXISTS (
+          SELECT 1 FROM pg_constraint c
+          WHERE c.conrelid = 'platform.users'::regclass AND c.conname = '{ForeignKey}' AND c.contype = 'f' AND c.convalidated
+            AND c.confrelid = 'platform.organizations'::regclass AND c.confdeltype = 'n' AND c.confupdtype = 'a' AND c.confmatchtype = 's'
+            AND c.conkey = ARRAY[(SELECT a.attnum FROM pg_attribute a WHERE a.attrelid = 'platform.users'::regclass AND a.attname = 'active_org_id')]
+            AND c.confkey = ARRAY[(SELECT a.attnum FROM pg_attribute a WHERE a.attrelid = 'platform.organizations'::regclass AND a.attname = 'id')])
+        """;
+
     private void Verify(OnlineDdl ddl)
     {
         var failures = new List<string>();
@@ -294,8 +290,7 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackManifest
         }
 
         Check(ddl.Scalar<bool>($"SELECT {ColumnExists}"), "column platform.users.active_org_id is missing");
-        Check(ddl.Scalar<bool>($"SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'platform.users'::regclass AND conname = '{ForeignKey}' AND contype = 'f' AND convalidated AND confdeltype = 'n' AND confrelid = 'platform.organizations'::regclass)"),
-            $"foreign key {ForeignKey} (ON DELETE SET NULL, validated) is missing or not validated");
+        Check(ddl.Scalar<bool>(ForeignKeyAsDefined), $"foreign key {ForeignKey} (active_org_id) REFERENCES platform.organizations (id) ON DELETE SET NULL, validated, is missing, defined otherwise or not validated");
         Check(ddl.Scalar<bool>($"SELECT EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('platform.{Index}') AND indisvalid AND indpred IS NOT NULL)"),
             $"partial index {Index} is missing or not valid");
         Check(ddl.Scalar<bool>("SELECT to_regprocedure('platform.set_user_active_org(uuid,uuid)') IS NOT NULL"), "function platform.set_user_active_org(uuid, uuid) is missing");

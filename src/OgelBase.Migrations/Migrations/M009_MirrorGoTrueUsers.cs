@@ -193,7 +193,6 @@ public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackManifest
             MaxRetryDelay = _options.MaxRetryDelay,
             BatchSize = Math.Max(1, _options.BatchSize / 10),
             BackfillPauseRatio = _options.BackfillPauseRatio,
-            BatchDelayMilliseconds = _options.BatchDelayMilliseconds,
         };
 
     private static void Backfill(OnlineDdl ddl) =>

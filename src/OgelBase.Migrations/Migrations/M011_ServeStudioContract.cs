@@ -171,15 +171,7 @@ public sealed class M011_ServeStudioContract : Migration, IRollbackManifest
             // audit.ts filters by entity_type and entity_id and orders by created_at (005's idx_audit_logs_entity, which never got built).
             ddl.ConcurrentStep($"build index {AuditEntityIndex} (CONCURRENTLY)",
                 $"EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('platform.{AuditEntityIndex}') AND indisvalid)",
-                CreateIndexSql,
-                beforeEachAttempt: () =>
-                {
-                    if (ddl.Scalar<bool>($"SELECT EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('platform.{AuditEntityIndex}') AND NOT indisvalid)"))
-                    {
-                        _logger.LogInformation($"dropping the INVALID index {AuditEntityIndex} left by an earlier attempt");
-                        ddl.Execute(DropIndexSql);
-                    }
-                });
+                CreateIndexSql);
         }, Describe("each skipped when already in place; strong locks under a short lock_timeout, retried on 55P03; backfills batched",
             "ADD COLUMN (nullable, no default) per table: " + string.Join(", ", AddedColumns.Select(c => $"{c.Table}.{c.Column} {c.Type}")),
             "ALTER TABLE platform.organization_members ALTER COLUMN accepted_at SET DEFAULT now()",

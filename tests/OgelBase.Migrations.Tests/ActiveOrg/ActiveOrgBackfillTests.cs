@@ -89,6 +89,6 @@ public sealed class ActiveOrgBackfillTests
         var active = await ActiveOrgsAsync(db);
         Assert.That(active[chose], Is.EqualTo(High), "an existing choice is never overwritten by the backfill");
         Assert.That(active[fresh], Is.EqualTo(Mid));
-        Assert.That(result.Stderr, Does.Contain("add column platform.users.active_org_id: already in place"));
+        Assert.That(result.Stderr, Does.Contain("ALTER TABLE platform.users ADD COLUMN IF NOT EXISTS active_org_id uuid NULL: done; PostgreSQL: column \"active_org_id\" of relation \"users\" already exists, skipping"));
     }
 }

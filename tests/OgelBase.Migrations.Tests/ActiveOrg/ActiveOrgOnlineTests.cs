@@ -45,7 +45,7 @@ public sealed class ActiveOrgOnlineTests
         var rerun = await db.RunAsync("migrate", "up", "--to", "8");
 
         Assert.That(rerun.ExitCode, Is.EqualTo(0), rerun.ToString());
-        Assert.That(rerun.Stderr, Does.Contain("add column platform.users.active_org_id: already in place"));
+        Assert.That(rerun.Stderr, Does.Contain("ALTER TABLE platform.users ADD COLUMN IF NOT EXISTS active_org_id uuid NULL: done; PostgreSQL: column \"active_org_id\" of relation \"users\" already exists, skipping"));
         Assert.That(await ActiveOrgsAsync(db), Is.EquivalentTo(expected));
         Assert.That(await TimesVersionRecordedAsync(db, 8), Is.EqualTo(1));
         Assert.That(await db.ScalarAsync<bool>("SELECT indisvalid FROM pg_index WHERE indexrelid = 'platform.idx_users_active_org'::regclass"), Is.True);
@@ -112,7 +112,7 @@ public sealed class ActiveOrgOnlineTests
 
         Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
         var error = result.Stderr.Split('\n').Single(l => l.StartsWith("error:", StringComparison.Ordinal));
-        Assert.That(error, Does.Contain("add column platform.users.active_org_id").And.Contain("55P03"));
+        Assert.That(error, Does.Contain("step 'ALTER TABLE platform.users ADD COLUMN IF NOT EXISTS active_org_id uuid NULL' gave up").And.Contain("55P03"));
         Assert.That(result.Stderr, Does.Contain("attempt 4 of 5"), "it retried before giving up");
         Assert.That(reads, Is.GreaterThan(10), "the reader ran during the migration");
         Assert.That(longest, Is.LessThan(TimeSpan.FromSeconds(1)),
@@ -142,7 +142,7 @@ public sealed class ActiveOrgOnlineTests
 
         var result = await run;
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
-        Assert.That(result.Stderr, Does.Contain("add column platform.users.active_org_id: 55P03").And.Contain("retrying in"));
+        Assert.That(result.Stderr, Does.Contain("ALTER TABLE platform.users ADD COLUMN IF NOT EXISTS active_org_id uuid NULL: 55P03").And.Contain("retrying in"));
         Assert.That(await ActiveOrgsAsync(db), Is.EquivalentTo(expected));
         Assert.That(await TimesVersionRecordedAsync(db, 8), Is.EqualTo(1));
     }
@@ -177,6 +177,41 @@ public sealed class ActiveOrgOnlineTests
 
         Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
         Assert.That(result.Stderr, Does.Contain("verification of 008 failed").And.Contain("idx_users_active_org"));
+        Assert.That(await TimesVersionRecordedAsync(db, 8), Is.EqualTo(0));
+    }
+
+    [Test]
+    public async Task A_foreign_key_an_earlier_run_left_not_valid_is_skipped_as_already_in_place_and_then_validated()
+    {
+        await using var db = await DatabaseBelow8Async();
+        await db.ExecuteAsync("""
+            ALTER TABLE platform.users ADD COLUMN active_org_id uuid;
+            ALTER TABLE platform.users ADD CONSTRAINT users_active_org_id_fkey
+              FOREIGN KEY (active_org_id) REFERENCES platform.organizations (id) ON DELETE SET NULL NOT VALID;
+            """);
+
+        var result = await UpTo8Async(db);
+
+        Assert.That(result.Stderr, Does.Contain("ADD CONSTRAINT users_active_org_id_fkey")
+            .And.Contain(": already in place, skipped (constraint \"users_active_org_id_fkey\" for relation \"users\" already exists)"));
+        Assert.That(await db.ScalarAsync<bool>("SELECT convalidated FROM pg_constraint WHERE conname = 'users_active_org_id_fkey' AND conrelid = 'platform.users'::regclass"),
+            Is.True);
+    }
+
+    [Test]
+    public async Task A_foreign_key_of_that_name_defined_otherwise_fails_verification_and_leaves_version_8_unrecorded()
+    {
+        await using var db = await DatabaseBelow8Async();
+        await db.ExecuteAsync("""
+            ALTER TABLE platform.users ADD COLUMN active_org_id uuid;
+            ALTER TABLE platform.users ADD CONSTRAINT users_active_org_id_fkey
+              FOREIGN KEY (active_org_id) REFERENCES platform.organizations (id) ON DELETE CASCADE;
+            """);
+
+        var result = await db.RunAsync("migrate", "up", "--to", "8");
+
+        Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
+        Assert.That(result.Stderr, Does.Contain("verification of 008 failed").And.Contain("users_active_org_id_fkey"));
         Assert.That(await TimesVersionRecordedAsync(db, 8), Is.EqualTo(0));
     }
 

@@ -92,7 +92,7 @@ public sealed class LogFormatTests
         var blocker = retries[^1].GetProperty("blocker")[0];
         Assert.That(blocker.GetProperty("pid").GetInt32(), Is.EqualTo(app.ProcessID));
         Assert.That(blocker.GetProperty("application_name").GetString(), Is.EqualTo("studio-json-blocker"));
-        Assert.That(retries[^1].GetProperty("step").GetString(), Is.EqualTo("add column platform.users.active_org_id"));
+        Assert.That(retries[^1].GetProperty("step").GetString(), Is.EqualTo("ALTER TABLE platform.users ADD COLUMN IF NOT EXISTS active_org_id uuid NULL"));
         Assert.That(lines[^1].GetProperty("level").GetString(), Is.EqualTo("error"));
     }
 

@@ -13,6 +13,9 @@ public sealed class ChecksumTests
 {
     private static string Checksum(long version) => Checksums.Of(version);
 
+    /// <summary>What builds before 8 was reshaped into Execute.Sql statements recorded for it (main at 1ee7a1e).</summary>
+    private const string PreviousShapeOf8 = "3f82b186655b94d877f431d35ac2141836bbe7e4b9b420066940aeee11bceafc";
+
     private static async Task PretendEditedAfterApplyingAsync(TestDatabase db, params long[] versions) =>
         await db.ExecuteAsync($"UPDATE ogelbase_migrations.version_info SET checksum = 'recorded-by-an-earlier-edit' WHERE version IN ({string.Join(",", versions)})");
 
@@ -82,6 +85,35 @@ public sealed class ChecksumTests
         Assert.That(up.Stderr, Does.Contain("recorded the checksums of 7 versions applied by an earlier build"));
         Assert.That(await db.ColumnAsync("SELECT version || ' ' || checksum FROM ogelbase_migrations.version_info ORDER BY version"),
             Is.EqualTo(KnownMigrations.All.Where(m => m.OptIn is null).Select(m => $"{m.Version} {Checksum(m.Version)}")));
+    }
+
+    [Test]
+    public async Task A_database_that_recorded_the_previous_shape_of_8_migrates_without_refusal_and_records_the_new_checksum()
+    {
+        await using var db = await TestDatabase.MigratedAsync("--to", "8");
+        await db.ExecuteAsync($"UPDATE ogelbase_migrations.version_info SET checksum = '{PreviousShapeOf8}' WHERE version = 8");
+
+        var status = await db.RunAsync("status");
+        Assert.That(status.Stdout.Split('\n').Single(l => l.StartsWith("008", StringComparison.Ordinal)), Does.Contain("applied").And.Not.Contain("changed_since_applied"));
+
+        var up = await db.RunAsync("migrate", "up");
+        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
+        Assert.That(up.Stderr, Does.Contain("008 active organization tracking: the recorded checksum 3f82b186655b… is its earlier shape, which this build supersedes"));
+        Assert.That(await db.ScalarAsync<string>("SELECT checksum FROM ogelbase_migrations.version_info WHERE version = 8"), Is.EqualTo(Checksum(8)));
+        Assert.That(await db.RecordedVersionsAsync(), Does.Contain(10L), "the run went on to apply what was pending");
+    }
+
+    [Test]
+    public async Task Any_other_checksum_recorded_for_8_is_still_refused()
+    {
+        await using var db = await TestDatabase.MigratedAsync("--to", "8");
+        await db.ExecuteAsync($"UPDATE ogelbase_migrations.version_info SET checksum = '{PreviousShapeOf8[..^1]}0' WHERE version = 8");
+
+        var up = await db.RunAsync("migrate", "up");
+
+        Assert.That(up.ExitCode, Is.EqualTo(1), up.ToString());
+        Assert.That(up.Stderr, Does.Contain("008 ").And.Contain("changed since applied").And.Contain("--allow-changed 8"));
+        Assert.That(await db.RecordedVersionsAsync(), Is.EqualTo(new long[] { 1, 2, 3, 4, 5, 6, 8 }));
     }
 
     [Test]

@@ -1,10 +1,12 @@
 using System.Diagnostics;
+using OgelBase.Migrations.TestRunner;
 
 namespace OgelBase.Migrations.Tests.Support;
 
 /// <summary>
 /// The runner as a separate OS process (the published dll copied next to the tests), for what in-process
-/// runs cannot show: concurrent deploys, kills, signals.
+/// runs cannot show: concurrent deploys, kills, signals. A test whose environment asks for pauses
+/// (<see cref="TestPauses"/>) gets the test host, which is the same runner with those pauses installed.
 /// </summary>
 public sealed class RunnerProcess : IDisposable
 {
@@ -25,6 +27,8 @@ public sealed class RunnerProcess : IDisposable
 
     public static string RunnerDll => Path.Combine(AppContext.BaseDirectory, "ogelbase-migrate.dll");
 
+    public static string PausingRunnerDll => Path.Combine(AppContext.BaseDirectory, "OgelBase.Migrations.TestRunner.dll");
+
     public static RunnerProcess Start(IDictionary<string, string?> environment, params string[] args)
     {
         // Through env(1) so SIGINT and SIGTERM start at their default disposition, as under an operator's terminal or
@@ -39,7 +43,8 @@ public sealed class RunnerProcess : IDisposable
         };
         start.ArgumentList.Add("--default-signal=INT,TERM");
         start.ArgumentList.Add("dotnet");
-        start.ArgumentList.Add(RunnerDll);
+        var pauses = TestPauses.FromEnvironment(name => environment.TryGetValue(name, out var value) ? value : null);
+        start.ArgumentList.Add(pauses.Any ? PausingRunnerDll : RunnerDll);
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
