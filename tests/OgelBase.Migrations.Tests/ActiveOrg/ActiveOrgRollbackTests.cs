@@ -125,8 +125,9 @@ public sealed class ActiveOrgRollbackTests
         Assert.That(users, Is.GreaterThan(20));
         await UpTo8Async(db);
 
-        // Slow copy (3 users per batch, 150 ms apart): the app writes while some users are copied and others not yet.
-        var rollback = Task.Run(() => db.RunAsync(new Dictionary<string, string?> { ["OGELBASE_TEST_BATCH_DELAY_MS"] = "150" }, "rollback", Below8, "--batch-size", "3"));
+        // Slow copy (2 users per batch, 300 ms apart, so ~4 s for all of them): the app writes while some users are
+        // copied and others not yet. A shorter window (1.5 s) was missed once on a machine running two suites at once.
+        var rollback = Task.Run(() => db.RunAsync(new Dictionary<string, string?> { ["OGELBASE_TEST_BATCH_DELAY_MS"] = "300" }, "rollback", Below8, "--batch-size", "2"));
         await WaitUntilAsync(async () => await Catalog.ExistsAsync(db, SideTable) && await db.ScalarAsync<long>($"SELECT count(*) FROM {SideTable}") >= 3,
             "the copy has started", rollback);
 

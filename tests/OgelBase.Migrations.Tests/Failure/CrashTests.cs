@@ -13,7 +13,13 @@ namespace OgelBase.Migrations.Tests.Failure;
 [Parallelizable(ParallelScope.Children)]
 public sealed class CrashTests
 {
-    private static readonly int[] KillAfterMilliseconds = [150, 700, 1500];
+    // Counted from the moment the test sees the migration's transaction open. 0 kills at once, so even a migration of
+    // two statements is killed inside its transaction on a loaded machine (150 ms was once too late for 004's, whose
+    // transaction lasts a few hundred milliseconds); 700 and 1500 land further in on the longer migrations.
+    private static readonly int[] KillAfterMilliseconds = [0, 700, 1500];
+
+    // Each statement is held this long before it runs, so the transaction stays open long enough to be seen and killed.
+    private const string StatementDelayMilliseconds = "200";
 
     private static IEnumerable<long> Versions => KnownMigrations.All.Where(m => m.OptIn is null).Select(m => m.Version);
 
@@ -83,7 +89,7 @@ public sealed class CrashTests
     private static async Task<int> KillInsideAsync(TestDatabase db, int killAfterMilliseconds, params string[] args)
     {
         using var runner = RunnerProcess.Start(
-            new Dictionary<string, string?> { ["DATABASE_URL"] = db.Url, ["OGELBASE_TEST_STATEMENT_DELAY_MS"] = "100", ["OGELBASE_TEST_BATCH_DELAY_MS"] = "100" },
+            new Dictionary<string, string?> { ["DATABASE_URL"] = db.Url, ["OGELBASE_TEST_STATEMENT_DELAY_MS"] = StatementDelayMilliseconds, ["OGELBASE_TEST_BATCH_DELAY_MS"] = "100" },
             args);
         var inside = await RunnerSessions.WaitForOpenTransactionAsync(db, TimeSpan.FromSeconds(30));
         await Task.Delay(killAfterMilliseconds);
