@@ -58,17 +58,9 @@ public sealed class GoTrueAuth : IAsyncDisposable
         var role = "gotrue_tpl_" + Guid.NewGuid().ToString("N")[..12];
         var password = "pw-" + Guid.NewGuid().ToString("N");
         SecretGuard.Register(password);
-        await AdminAsync($"CREATE ROLE \"{role}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}'");
-        Templates.AfterDropAll(() => AdminAsync($"DROP ROLE IF EXISTS \"{role}\""));
+        await PostgresServer.AdminAsync($"CREATE ROLE \"{role}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}'");
+        Templates.AfterDropAll(() => PostgresServer.AdminAsync($"DROP ROLE IF EXISTS \"{role}\""));
         return (role, password);
-    }
-
-    private static async Task AdminAsync(string sql)
-    {
-        await using var admin = new NpgsqlConnection(PostgresServer.AdminConnectionString);
-        await admin.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, admin);
-        await command.ExecuteNonQueryAsync();
     }
 
     public string Role { get; }
@@ -85,12 +77,7 @@ public sealed class GoTrueAuth : IAsyncDisposable
         var role = "gotrue_" + db.Name[2..];
         var password = "pw-" + Guid.NewGuid().ToString("N");
         SecretGuard.Register(password);
-        await using (var admin = new NpgsqlConnection(PostgresServer.AdminConnectionString))
-        {
-            await admin.OpenAsync();
-            await using var create = new NpgsqlCommand($"CREATE ROLE \"{role}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}'", admin);
-            await create.ExecuteNonQueryAsync();
-        }
+        await PostgresServer.AdminAsync($"CREATE ROLE \"{role}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}'");
 
         var gotrue = new GoTrueAuth(db, role, password);
         await db.ExecuteAsync($"""
@@ -219,9 +206,6 @@ public sealed class GoTrueAuth : IAsyncDisposable
             // The database may already be gone.
         }
 
-        await using var admin = new NpgsqlConnection(PostgresServer.AdminConnectionString);
-        await admin.OpenAsync();
-        await using var drop = new NpgsqlCommand($"DROP ROLE IF EXISTS \"{Role}\"", admin);
-        await drop.ExecuteNonQueryAsync();
+        await PostgresServer.AdminAsync($"DROP ROLE IF EXISTS \"{Role}\"");
     }
 }

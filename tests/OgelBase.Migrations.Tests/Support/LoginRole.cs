@@ -22,7 +22,7 @@ public sealed class LoginRole : IAsyncDisposable
     {
         var role = new LoginRole(prefix + Guid.NewGuid().ToString("N")[..12], "pw-" + Guid.NewGuid().ToString("N"));
         SecretGuard.Register(role.Password);
-        await AdminAsync($"CREATE ROLE \"{role.Name}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS PASSWORD '{role.Password}'");
+        await PostgresServer.AdminAsync($"CREATE ROLE \"{role.Name}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS PASSWORD '{role.Password}'");
         return role;
     }
 
@@ -36,13 +36,5 @@ public sealed class LoginRole : IAsyncDisposable
     }
 
     // Dispose a role after the databases it holds grants in: a role that still holds grants in a database cannot be dropped.
-    public async ValueTask DisposeAsync() => await AdminAsync($"DROP ROLE IF EXISTS \"{Name}\"");
-
-    private static async Task AdminAsync(string sql)
-    {
-        await using var admin = new NpgsqlConnection(PostgresServer.AdminConnectionString);
-        await admin.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, admin);
-        await command.ExecuteNonQueryAsync();
-    }
+    public async ValueTask DisposeAsync() => await PostgresServer.AdminAsync($"DROP ROLE IF EXISTS \"{Name}\"");
 }

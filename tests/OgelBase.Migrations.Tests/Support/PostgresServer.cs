@@ -38,6 +38,15 @@ public static class PostgresServer
     /// For the tests' quick reads and writes: pooling saves a SCRAM handshake and a backend each time. A pooled session
     /// outlives Close (its locks and settings until reuse), so a connection a test holds and reasons about is unpooled.
     /// </param>
+    /// <summary>One statement as the server's admin (creating and dropping databases and roles).</summary>
+    public static async Task AdminAsync(string sql)
+    {
+        await using var admin = new NpgsqlConnection(AdminConnectionString);
+        await admin.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, admin);
+        await command.ExecuteNonQueryAsync();
+    }
+
     public static string ConnectionStringFor(string database, string? user = null, string? password = null, bool pooled = false) =>
         new NpgsqlConnectionStringBuilder
         {

@@ -38,7 +38,7 @@ public static class Templates
     {
         foreach (var template in Built.Values.Where(t => t.IsValueCreated && t.Value.IsCompletedSuccessfully).Select(t => t.Value.Result))
         {
-            await AdminAsync($"DROP DATABASE IF EXISTS \"{template}\" WITH (FORCE)");
+            await PostgresServer.AdminAsync($"DROP DATABASE IF EXISTS \"{template}\" WITH (FORCE)");
         }
 
         foreach (var cleanup in AfterDrop)
@@ -51,7 +51,7 @@ public static class Templates
     {
         // The name says which run made it and for what, so a leftover on a shared server is recognisable.
         var name = "tpl_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..12] + "_" + Guid.NewGuid().ToString("N")[..8];
-        await AdminAsync($"CREATE DATABASE \"{name}\" {TestDatabase.CopyStrategy}");
+        await PostgresServer.AdminAsync($"CREATE DATABASE \"{name}\" {TestDatabase.CopyStrategy}");
         if (prepare is not null)
         {
             await prepare(name);
@@ -68,16 +68,8 @@ public static class Templates
         }
 
         // CREATE DATABASE ... TEMPLATE refuses while anyone is connected to the template; nobody connects to it again.
-        await AdminAsync($"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()");
+        await PostgresServer.AdminAsync($"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()");
         TestContext.Progress.WriteLine($"template {name}: migrate up {string.Join(' ', upArgs)}");
         return name;
-    }
-
-    private static async Task AdminAsync(string sql)
-    {
-        await using var admin = new NpgsqlConnection(PostgresServer.AdminConnectionString);
-        await admin.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, admin);
-        await command.ExecuteNonQueryAsync();
     }
 }

@@ -38,10 +38,7 @@ public sealed class TestDatabase : IAsyncDisposable
 
         var name = "t_" + Guid.NewGuid().ToString("N")[..16];
         var owner = await LoginRole.CreateAsync("owner_");
-        await using var admin = new NpgsqlConnection(PostgresServer.AdminConnectionString);
-        await admin.OpenAsync();
-        await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\" OWNER \"{owner.Name}\" {CopyStrategy}", admin);
-        await create.ExecuteNonQueryAsync();
+        await PostgresServer.AdminAsync($"CREATE DATABASE \"{name}\" OWNER \"{owner.Name}\" {CopyStrategy}");
         return new TestDatabase(name, owner.Name, owner.Password);
     }
 
@@ -76,10 +73,7 @@ public sealed class TestDatabase : IAsyncDisposable
     internal static async Task<TestDatabase> CreateFromAsync(string? template)
     {
         var name = "t_" + Guid.NewGuid().ToString("N")[..16];
-        await using var admin = new NpgsqlConnection(PostgresServer.AdminConnectionString);
-        await admin.OpenAsync();
-        await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\"{(template is null ? "" : $" TEMPLATE \"{template}\"")} {CopyStrategy}", admin);
-        await create.ExecuteNonQueryAsync();
+        await PostgresServer.AdminAsync($"CREATE DATABASE \"{name}\"{(template is null ? "" : $" TEMPLATE \"{template}\"")} {CopyStrategy}");
         return new TestDatabase(name, owner: null, ownerPassword: null);
     }
 
@@ -157,14 +151,10 @@ public sealed class TestDatabase : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await using var admin = new NpgsqlConnection(PostgresServer.AdminConnectionString);
-        await admin.OpenAsync();
-        await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{Name}\" WITH (FORCE)", admin);
-        await drop.ExecuteNonQueryAsync();
+        await PostgresServer.AdminAsync($"DROP DATABASE IF EXISTS \"{Name}\" WITH (FORCE)");
         if (Owner is not null)
         {
-            await using var dropRole = new NpgsqlCommand($"DROP ROLE IF EXISTS \"{Owner}\"", admin);
-            await dropRole.ExecuteNonQueryAsync();
+            await PostgresServer.AdminAsync($"DROP ROLE IF EXISTS \"{Owner}\"");
         }
     }
 }
