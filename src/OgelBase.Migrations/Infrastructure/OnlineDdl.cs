@@ -59,8 +59,10 @@ public sealed class OnlineDdl
     /// <c>TransactionBehavior.None</c> here, so the migration states its SQL as it is and the mechanics live in one
     /// place. An ordinary statement runs as one short transaction under <see cref="OnlineDdlOptions.LockTimeout"/>,
     /// retried on 55P03/40P01 like <see cref="LockedStep"/>. CREATE/DROP INDEX CONCURRENTLY runs as a top-level
-    /// statement under the session lock_timeout like <see cref="ConcurrentStep"/>, and before each attempt of a
-    /// concurrent build an INVALID leftover of that index is dropped: IF NOT EXISTS would accept it as done.
+    /// statement under the session lock_timeout (its SHARE UPDATE EXCLUSIVE lock blocks no reads or writes, while its
+    /// waits for older transactions count against lock_timeout, and at 50 ms it would fail on any ordinary
+    /// transaction), and before each attempt of a concurrent build an INVALID leftover of that index is dropped:
+    /// IF NOT EXISTS would accept it as done.
     /// <para>
     /// Every statement must be safe to run again after a kill, so it uses IF [NOT] EXISTS or OR REPLACE. ADD
     /// CONSTRAINT has no IF NOT EXISTS: a lone <c>ALTER TABLE ... ADD CONSTRAINT name</c> that PostgreSQL refuses
@@ -96,10 +98,9 @@ public sealed class OnlineDdl
             return notices.Outcome;
         });
 
-    private string RunConcurrently(OnlineDdlStatement statement) => SendConcurrently(statement.Label, statement);
-
-    private string SendConcurrently(string step, OnlineDdlStatement statement)
+    private string RunConcurrently(OnlineDdlStatement statement)
     {
+        var step = statement.Label;
         var sessionLimit = Scalar<string>("SELECT current_setting('lock_timeout')");
         return WithRetry(step, $"{sessionLimit} (session lock_timeout)", () =>
         {
@@ -159,26 +160,6 @@ public sealed class OnlineDdl
         });
         _logger.LogInformation(ran ? $"{step}: done" : $"{step}: already in place, skipped");
         return ran;
-    }
-
-    /// <summary>
-    /// A statement that cannot run in a transaction block (CREATE/DROP INDEX CONCURRENTLY), sent on its own as a
-    /// top-level statement. It keeps the session's lock_timeout (the runner's --statement-lock-timeout): its table
-    /// lock, SHARE UPDATE EXCLUSIVE, does not conflict with reads or writes, so nobody queues behind it, while its
-    /// waits for older transactions count against lock_timeout, and at 50 ms it would fail on any ordinary
-    /// transaction. Before each attempt of a build, an INVALID leftover of the index is dropped, as in <see cref="Run"/>.
-    /// </summary>
-    public bool ConcurrentStep(string step, string doneWhenSql, string statement)
-    {
-        if (Scalar<bool>($"SELECT ({doneWhenSql})"))
-        {
-            _logger.LogInformation($"{step}: already in place, skipped");
-            return false;
-        }
-
-        SendConcurrently(step, new OnlineDdlStatement(statement));
-        _logger.LogInformation($"{step}: done");
-        return true;
     }
 
     /// <summary>

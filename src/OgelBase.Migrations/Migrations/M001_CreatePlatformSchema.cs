@@ -8,7 +8,7 @@ namespace OgelBase.Migrations.Migrations;
 /// docs/schema-facts.md §1: schema <c>platform</c> with organizations, projects and credentials, the lookup helpers,
 /// two views and the one-shot grants, rebuilt as they exist in production.
 /// </summary>
-[Migration(1, "platform schema core")]
+[Migration(Version, "platform schema core")]
 [PresenceProbe("table platform.credentials", "to_regclass('platform.credentials') IS NOT NULL")]
 public sealed class M001_CreatePlatformSchema : Migration, IRollbackManifest
 {

@@ -9,7 +9,7 @@ namespace OgelBase.Migrations.Migrations;
 /// docs/schema-facts.md §2: subscriptions, invoices, payment methods, tax ids, usage metrics, add-ons, customer profiles,
 /// credits and disk/compute configuration, with the billing helpers and views, rebuilt as they exist in production.
 /// </summary>
-[Migration(2, "billing, usage and resource configuration")]
+[Migration(Version, "billing, usage and resource configuration")]
 [PresenceProbe("table platform.subscriptions", "to_regclass('platform.subscriptions') IS NOT NULL")]
 public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
 {

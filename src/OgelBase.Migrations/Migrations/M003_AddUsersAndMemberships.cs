@@ -9,7 +9,7 @@ namespace OgelBase.Migrations.Migrations;
 /// project add-ons and metrics, invitations, API keys, the audit log and feature flags.
 /// The trigger on user_sessions is kept as production has it (docs/schema-facts.md §12.22); migration 10 repairs it.
 /// </summary>
-[Migration(3, "users, memberships, plans, add-ons, metrics, invitations, API keys, audit log, feature flags")]
+[Migration(Version, "users, memberships, plans, add-ons, metrics, invitations, API keys, audit log, feature flags")]
 [PresenceProbe("table platform.users", "to_regclass('platform.users') IS NOT NULL")]
 public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
 {

@@ -22,10 +22,10 @@ namespace OgelBase.Migrations.Migrations;
 /// trigger and functions only: mirrored users and their organizations stay. Docs: docs/gotrue-sync.md.
 /// </para>
 /// </summary>
-[Migration(9, TransactionBehavior.None, "mirror GoTrue sign-ups into platform users")]
+[Migration(Version, TransactionBehavior.None, "mirror GoTrue sign-ups into platform users")]
 // The original 009 applied by hand: baseline reports it (ReplacesHandApplied) and never records 9.
 [PresenceProbe("trigger function public.sync_auth_user_to_platform()", "to_regprocedure('public.sync_auth_user_to_platform()') IS NOT NULL")]
-[OptIn(9, "It needs GoTrue's auth.users in this database and mirrors every GoTrue user into platform.users, giving each " +
+[OptIn(Version, "It needs GoTrue's auth.users in this database and mirrors every GoTrue user into platform.users, giving each " +
           "new one a default organization; apply it where GoTrue runs against this database.")]
 [Precondition(AuthUsersReady, "009 needs GoTrue's table auth.users (with " + AuthUsersColumnList + ") in this database; GoTrue creates it on its first start")]
 [Precondition(MigrationRoleMayUseAuthUsers, "009 needs the migration role to have USAGE on schema auth and SELECT and TRIGGER on auth.users (GoTrue's role owns them); " +
@@ -33,6 +33,8 @@ namespace OgelBase.Migrations.Migrations;
 [ReplacesHandApplied("the original 009 applied by hand is replaced, not adopted: run 'migrate up --include 9', which swaps its triggers and public functions for the corrected ones without duplicating users or organizations")]
 public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackManifest
 {
+    private const long Version = 9;
+
     public const string FailuresTable = "platform.auth_user_sync_failures";
     public const string Trigger = "platform_mirror_user";
     public const string TriggerFunction = "platform.gotrue_sync_trigger()";

@@ -13,11 +13,12 @@ namespace OgelBase.Migrations.Migrations;
 /// Every statement the app sends, and the two it sends that no schema should satisfy, are in docs/studio-contract.md.
 /// <para>
 /// Online (<c>TransactionBehavior.None</c>), like 008: audit_logs, projects and organization_members can be large in
-/// production. Every added column is nullable without a default (catalog-only, no rewrite, no scan), each strong
-/// lock is taken under a 50 ms lock_timeout and retried (<see cref="OnlineDdl"/>), CHECKs are added NOT VALID and
-/// validated under SHARE UPDATE EXCLUSIVE, the audit index is built CONCURRENTLY and the three backfills commit in
-/// keyset batches. Each step checks the catalog or fills only NULLs, so a run killed anywhere completes when re-run;
-/// the runner records the version only after Up returns.
+/// production. Its DDL is plain <c>Execute.Sql</c>, which the runner runs online (<see cref="OnlineDdl.Run"/>): each
+/// statement one short transaction under a 50 ms lock_timeout, retried on 55P03, the index built CONCURRENTLY.
+/// Every added column is nullable without a default (catalog-only, no rewrite, no scan), CHECKs are added NOT VALID
+/// and validated under SHARE UPDATE EXCLUSIVE, and the three backfills commit in keyset batches. Every statement can
+/// run again (IF [NOT] EXISTS, OR REPLACE, a duplicate CHECK skipped) and the backfills fill only NULLs, so a run
+/// killed anywhere completes when re-run; the runner records the version only after Up returns.
 /// </para>
 /// <para>
 /// Down returns to 10's catalog exactly (the status CHECK is swapped back the same online way). The added columns'
@@ -27,20 +28,18 @@ namespace OgelBase.Migrations.Migrations;
 /// it differs from joined_at: the next up's backfill derives every other value again.
 /// </para>
 /// </summary>
-[Migration(11, TransactionBehavior.None, "the Studio app's SQL: audit entity columns, member acceptance, project list and usage columns, add-on and payment method names, deleted status")]
+[Migration(Version, TransactionBehavior.None, "the Studio app's SQL: audit entity columns, member acceptance, project list and usage columns, add-on and payment method names, deleted status")]
+// The previous build's 11 ran the same DDL by hand inside code steps; a database may have recorded that shape.
+[SupersedesChecksum("4dc951175ce13307412a68726c141550d7deab0eaf7d174a7b0a1a6fbe3b06ec",
+    "its DDL moved from hand-written code steps into Execute.Sql statements the runner runs online, and a final check of its constraints, triggers and index was added: the same DDL in the same order, leaving the same catalog and data")]
 [PresenceProbe("column platform.organization_members.accepted_at", "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('platform.organization_members') AND attname = 'accepted_at' AND NOT attisdropped)")]
-public sealed class M011_ServeStudioContract : Migration, IRollbackManifest
+public sealed class M011_ServeStudioContract : Migration, IRollbackManifest, ICodeStepStatements
 {
     public const string StatusCheck = "projects_status_valid";
-    public const string AuditEntityIndex = "idx_audit_logs_entity";
 
-    private const string StatusCheckOf11 = "projects_status_valid_11";
-    private const string StatusCheckOf10 = "projects_status_valid_10";
+    private const long Version = 11;
 
-    private const string Statuses10 = "'ACTIVE_HEALTHY', 'ACTIVE_UNHEALTHY', 'COMING_UP', 'GOING_DOWN', 'INACTIVE', 'PAUSED', 'RESTORING', 'UPGRADING'";
-    private const string Statuses11 = Statuses10 + ", 'deleted'";
-
-    /// <summary>Columns added per table, with their types; all nullable and added without a default (accepted_at gets one right after).</summary>
+    /// <summary>Columns added per table, with their types (the Up's ADD COLUMN statements, for the rollback manifest).</summary>
     public static readonly IReadOnlyList<(string Table, string Column, string Type)> AddedColumns =
     [
         ("projects", "cloud_provider", "text"),
@@ -68,29 +67,30 @@ public sealed class M011_ServeStudioContract : Migration, IRollbackManifest
         ("databases", "user", "text"),
     ];
 
-    /// <summary>CHECKs added NOT VALID and then validated: table, name, expression.</summary>
-    private static readonly (string Table, string Name, string Expression)[] Checks =
+    /// <summary>
+    /// What the Up's final check requires, as PostgreSQL prints each CHECK (pg_get_constraintdef): a same-named
+    /// constraint that was already there is skipped by the executor, so its definition is checked here.
+    /// </summary>
+    private static readonly (string Table, string Name, string Definition)[] ChecksAfterUp =
     [
-        // The usage page sums them; sizes and counts are never negative (NULL: not measured yet).
-        ("projects", "projects_usage_not_negative",
-            "db_size_bytes >= 0 AND storage_size_bytes >= 0 AND egress_bytes >= 0 AND monthly_active_users >= 0"),
-        // custom-config.ts accepts 8..16384 GB and nothing else.
-        ("projects", "projects_disk_auto_scale_limit_gb_valid", "disk_auto_scale_limit_gb BETWEEN 8 AND 16384"),
-        // The app's AuditEntityType, which is 005's CHECK (docs/schema-facts.md §5.1). Older rows keep NULL.
-        ("audit_logs", "audit_logs_entity_type_valid", "entity_type IN ('project', 'organization', 'user', 'addon', 'billing')"),
+        ("platform.projects", "projects_usage_not_negative",
+            "CHECK (((db_size_bytes >= 0) AND (storage_size_bytes >= 0) AND (egress_bytes >= 0) AND (monthly_active_users >= 0)))"),
+        ("platform.projects", "projects_disk_auto_scale_limit_gb_valid",
+            "CHECK (((disk_auto_scale_limit_gb >= 8) AND (disk_auto_scale_limit_gb <= 16384)))"),
+        ("platform.audit_logs", "audit_logs_entity_type_valid",
+            "CHECK ((entity_type = ANY (ARRAY['project'::text, 'organization'::text, 'user'::text, 'addon'::text, 'billing'::text])))"),
+        ("platform.projects", StatusCheck,
+            "CHECK ((status = ANY (ARRAY['ACTIVE_HEALTHY'::text, 'ACTIVE_UNHEALTHY'::text, 'COMING_UP'::text, 'GOING_DOWN'::text, 'INACTIVE'::text, 'PAUSED'::text, 'RESTORING'::text, 'UPGRADING'::text, 'deleted'::text])))"),
     ];
 
-    /// <summary>Trigger name, table, function, embedded SQL file, timing.</summary>
-    private static readonly (string Trigger, string Table, string Function, string File, string When)[] Triggers =
+    private static readonly (string Table, string Trigger)[] TriggersAfterUp =
     [
-        ("fill_audit_log_event_type", "audit_logs", "platform.fill_audit_log_event_type", "audit_log_event_type.sql", "BEFORE INSERT"),
-        ("sync_project_addon_type", "project_addons", "platform.sync_project_addon_type", "project_addon_type.sql", "BEFORE INSERT OR UPDATE"),
-        ("sync_payment_method_id", "payment_methods", "platform.sync_payment_method_id", "payment_method_id.sql", "BEFORE INSERT OR UPDATE"),
+        ("platform.audit_logs", "fill_audit_log_event_type"),
+        ("platform.project_addons", "sync_project_addon_type"),
+        ("platform.payment_methods", "sync_payment_method_id"),
     ];
 
-    private const string CreateIndexSql =
-        $"CREATE INDEX CONCURRENTLY IF NOT EXISTS {AuditEntityIndex} ON platform.audit_logs (entity_type, entity_id, created_at DESC) WHERE entity_type IS NOT NULL";
-    private const string DropIndexSql = $"DROP INDEX CONCURRENTLY IF EXISTS platform.{AuditEntityIndex}";
+    private const string AuditEntityIndex = "platform.idx_audit_logs_entity";
 
     private readonly OnlineDdlOptions _options;
     private readonly ILogger<M011_ServeStudioContract> _logger;
@@ -121,146 +121,219 @@ public sealed class M011_ServeStudioContract : Migration, IRollbackManifest
         _ => RemovedObject.ColumnOf(Platform.Schema, table, column),
     };
 
+    // Every Execute.Sql here runs online (OnlineDdl.Run, applied by the runner to this TransactionBehavior.None
+    // migration): one short transaction under a 50 ms lock_timeout, retried on 55P03, or, for CONCURRENTLY, a
+    // top-level statement. Each is safe to run again after a kill; the runner records 11 only after Up returns.
     public override void Up()
     {
+        // Nullable and without a default: catalog-only, no rewrite and no scan. "user" is a reserved word.
+        Execute.Sql("""
+            ALTER TABLE platform.projects
+              ADD COLUMN IF NOT EXISTS cloud_provider text,
+              ADD COLUMN IF NOT EXISTS region text,
+              ADD COLUMN IF NOT EXISTS infra_compute_size text,
+              ADD COLUMN IF NOT EXISTS db_dns text,
+              ADD COLUMN IF NOT EXISTS resturl text,
+              ADD COLUMN IF NOT EXISTS connectionstring text,
+              ADD COLUMN IF NOT EXISTS db_size_bytes bigint,
+              ADD COLUMN IF NOT EXISTS storage_size_bytes bigint,
+              ADD COLUMN IF NOT EXISTS egress_bytes bigint,
+              ADD COLUMN IF NOT EXISTS monthly_active_users bigint,
+              ADD COLUMN IF NOT EXISTS disk_auto_scale_enabled boolean,
+              ADD COLUMN IF NOT EXISTS disk_auto_scale_limit_gb integer
+            """);
+        Execute.Sql("ALTER TABLE platform.organization_members ADD COLUMN IF NOT EXISTS accepted_at timestamptz");
+        Execute.Sql("""
+            ALTER TABLE platform.audit_logs
+              ADD COLUMN IF NOT EXISTS entity_type text,
+              ADD COLUMN IF NOT EXISTS entity_id text,
+              ADD COLUMN IF NOT EXISTS changes jsonb
+            """);
+        Execute.Sql("ALTER TABLE platform.payment_methods ADD COLUMN IF NOT EXISTS payment_method_id text");
+        Execute.Sql("ALTER TABLE platform.subscriptions ADD COLUMN IF NOT EXISTS payment_method_type text");
+        Execute.Sql("ALTER TABLE platform.project_addons ADD COLUMN IF NOT EXISTS addon_type text");
+        Execute.Sql("""
+            ALTER TABLE platform.databases
+              ADD COLUMN IF NOT EXISTS identifier text,
+              ADD COLUMN IF NOT EXISTS region text,
+              ADD COLUMN IF NOT EXISTS infra_compute_size text,
+              ADD COLUMN IF NOT EXISTS "user" text
+            """);
+
+        // New members are accepted when added (members.ts:165 writes NOW(); other writers omit it), as joined_at
+        // defaults to now(). Set after the ADD, so existing rows are not stamped with this moment: the backfill
+        // below gives them joined_at.
+        Execute.Sql("ALTER TABLE platform.organization_members ALTER COLUMN accepted_at SET DEFAULT now()");
+
+        // Studio's payment form only adds cards and its INSERT names no type; 'card' is a catalog-only default.
+        Execute.Sql("ALTER TABLE platform.payment_methods ALTER COLUMN type SET DEFAULT 'card'");
+
+        // ADD CONSTRAINT CHECK takes ACCESS EXCLUSIVE: NOT VALID makes that an instant (no scan); VALIDATE scans
+        // under SHARE UPDATE EXCLUSIVE, which lets the app's reads and writes go on.
+        // The usage page sums them; sizes and counts are never negative (NULL: not measured yet).
+        Execute.Sql("""
+            ALTER TABLE platform.projects ADD CONSTRAINT projects_usage_not_negative
+              CHECK (db_size_bytes >= 0 AND storage_size_bytes >= 0 AND egress_bytes >= 0 AND monthly_active_users >= 0) NOT VALID
+            """);
+        Execute.Sql("ALTER TABLE platform.projects VALIDATE CONSTRAINT projects_usage_not_negative");
+
+        // custom-config.ts accepts 8..16384 GB and nothing else.
+        Execute.Sql("""
+            ALTER TABLE platform.projects ADD CONSTRAINT projects_disk_auto_scale_limit_gb_valid
+              CHECK (disk_auto_scale_limit_gb BETWEEN 8 AND 16384) NOT VALID
+            """);
+        Execute.Sql("ALTER TABLE platform.projects VALIDATE CONSTRAINT projects_disk_auto_scale_limit_gb_valid");
+
+        // The app's AuditEntityType, which is 005's CHECK (docs/schema-facts.md §5.1). Older rows keep NULL.
+        Execute.Sql("""
+            ALTER TABLE platform.audit_logs ADD CONSTRAINT audit_logs_entity_type_valid
+              CHECK (entity_type IN ('project', 'organization', 'user', 'addon', 'billing')) NOT VALID
+            """);
+        Execute.Sql("ALTER TABLE platform.audit_logs VALIDATE CONSTRAINT audit_logs_entity_type_valid");
+
+        // The app soft-deletes with status 'deleted'. The wider CHECK comes in under a temporary name and then
+        // takes the old one's place in one transaction, so no moment exists without a status CHECK.
+        Execute.Sql("""
+            ALTER TABLE platform.projects ADD CONSTRAINT projects_status_valid_11
+              CHECK (status = ANY (ARRAY['ACTIVE_HEALTHY', 'ACTIVE_UNHEALTHY', 'COMING_UP', 'GOING_DOWN', 'INACTIVE', 'PAUSED', 'RESTORING', 'UPGRADING', 'deleted'])) NOT VALID
+            """);
+        Execute.Sql("ALTER TABLE platform.projects VALIDATE CONSTRAINT projects_status_valid_11");
+        Execute.Sql("""
+            ALTER TABLE platform.projects DROP CONSTRAINT IF EXISTS projects_status_valid;
+            ALTER TABLE platform.projects RENAME CONSTRAINT projects_status_valid_11 TO projects_status_valid
+            """);
+
+        // The app's audit entries and its names for addon_id and stripe_payment_method_id (each file says why).
+        // Functions take no table lock; CREATE TRIGGER takes SHARE ROW EXCLUSIVE on the table, for an instant.
+        Execute.Sql(SqlResource.Read("M011/audit_log_event_type.sql"));
+        Execute.Sql("REVOKE ALL ON FUNCTION platform.fill_audit_log_event_type() FROM PUBLIC");
+        Execute.Sql("""
+            CREATE OR REPLACE TRIGGER fill_audit_log_event_type BEFORE INSERT ON platform.audit_logs
+              FOR EACH ROW EXECUTE FUNCTION platform.fill_audit_log_event_type()
+            """);
+        Execute.Sql(SqlResource.Read("M011/project_addon_type.sql"));
+        Execute.Sql("REVOKE ALL ON FUNCTION platform.sync_project_addon_type() FROM PUBLIC");
+        Execute.Sql("""
+            CREATE OR REPLACE TRIGGER sync_project_addon_type BEFORE INSERT OR UPDATE ON platform.project_addons
+              FOR EACH ROW EXECUTE FUNCTION platform.sync_project_addon_type()
+            """);
+        Execute.Sql(SqlResource.Read("M011/payment_method_id.sql"));
+        Execute.Sql("REVOKE ALL ON FUNCTION platform.sync_payment_method_id() FROM PUBLIC");
+        Execute.Sql("""
+            CREATE OR REPLACE TRIGGER sync_payment_method_id BEFORE INSERT OR UPDATE ON platform.payment_methods
+              FOR EACH ROW EXECUTE FUNCTION platform.sync_payment_method_id()
+            """);
+
+        // Backfills after the triggers, so rows written meanwhile are already right and are skipped.
         Execute.WithConnection((connection, transaction) =>
         {
             var ddl = Online(connection, transaction);
-            foreach (var table in AddedColumns.Select(c => c.Table).Distinct())
+            foreach (var backfill in Backfills)
             {
-                var columns = AddedColumns.Where(c => c.Table == table).ToList();
-                ddl.LockedStep($"add {string.Join(", ", columns.Select(c => c.Column))} to platform.{table}",
-                    string.Join(" AND ", columns.Select(c => ColumnExists(table, c.Column))),
-                    AddColumnsSql(table, columns));
+                ddl.Batches(backfill.Step, ddl.Scalar<long>($"SELECT count(*) FROM platform.{backfill.Table}"), backfill.Sql);
             }
+        }, Describe("data batched, each batch its own transaction; only NULLs filled",
+            string.Join(", ", Backfills.Select(b => b.Step))));
 
-            // New members are accepted when added (members.ts:165 writes NOW(); other writers omit it), as joined_at
-            // defaults to now(). Set after the ADD, so existing rows are not stamped with this moment: the backfill
-            // below gives them joined_at.
-            ddl.LockedStep("default now() for platform.organization_members.accepted_at",
-                "pg_get_expr((SELECT adbin FROM pg_attrdef WHERE adrelid = 'platform.organization_members'::regclass AND adnum = (SELECT attnum FROM pg_attribute WHERE attrelid = 'platform.organization_members'::regclass AND attname = 'accepted_at')), 'platform.organization_members'::regclass) IS NOT NULL",
-                "ALTER TABLE platform.organization_members ALTER COLUMN accepted_at SET DEFAULT now()");
+        // audit.ts filters by entity_type and entity_id and orders by created_at (005's idx_audit_logs_entity, which
+        // never got built). IF NOT EXISTS alone would accept the INVALID index a killed build leaves; the runner
+        // drops such a leftover before every attempt.
+        Execute.Sql("""
+            CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_audit_logs_entity ON platform.audit_logs
+              (entity_type, entity_id, created_at DESC) WHERE entity_type IS NOT NULL
+            """);
 
-            // Studio's payment form only adds cards and its INSERT names no type; 'card' is a catalog-only default.
-            ddl.LockedStep("default 'card' for platform.payment_methods.type",
-                "pg_get_expr((SELECT adbin FROM pg_attrdef WHERE adrelid = 'platform.payment_methods'::regclass AND adnum = (SELECT attnum FROM pg_attribute WHERE attrelid = 'platform.payment_methods'::regclass AND attname = 'type')), 'platform.payment_methods'::regclass) IS NOT NULL",
-                "ALTER TABLE platform.payment_methods ALTER COLUMN type SET DEFAULT 'card'");
-
-            foreach (var (table, name, expression) in Checks)
-            {
-                AddValidatedCheck(ddl, table, name, expression);
-            }
-
-            // The app soft-deletes with status 'deleted'. The wider CHECK comes in under a temporary name and then
-            // takes the old one's place, so no moment exists without a status CHECK.
-            SwapStatusCheck(ddl, from: StatusCheckOf11, Statuses11, mustContainDeleted: true);
-
-            foreach (var trigger in Triggers)
-            {
-                ddl.Execute(ReadSql(trigger.File));
-                ddl.Execute($"REVOKE ALL ON FUNCTION {trigger.Function}() FROM PUBLIC");
-                ddl.LockedStep($"trigger {trigger.Trigger} on platform.{trigger.Table}", TriggerExists(trigger.Table, trigger.Trigger),
-                    $"CREATE TRIGGER {trigger.Trigger} {trigger.When} ON platform.{trigger.Table} FOR EACH ROW EXECUTE FUNCTION {trigger.Function}()");
-            }
-
-            // Backfills after the triggers, so rows written meanwhile are already right and are skipped.
-            Backfill(ddl, "organization_members", "accepted_at = t.joined_at", "t.accepted_at IS NULL AND t.joined_at IS NOT NULL");
-            Backfill(ddl, "project_addons", "addon_type = t.addon_id", "t.addon_type IS NULL");
-            Backfill(ddl, "payment_methods", "payment_method_id = t.stripe_payment_method_id", "t.payment_method_id IS NULL");
-
-            // audit.ts filters by entity_type and entity_id and orders by created_at (005's idx_audit_logs_entity, which never got built).
-            ddl.ConcurrentStep($"build index {AuditEntityIndex} (CONCURRENTLY)",
-                $"EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('platform.{AuditEntityIndex}') AND indisvalid)",
-                CreateIndexSql);
-        }, Describe("each skipped when already in place; strong locks under a short lock_timeout, retried on 55P03; backfills batched",
-            "ADD COLUMN (nullable, no default) per table: " + string.Join(", ", AddedColumns.Select(c => $"{c.Table}.{c.Column} {c.Type}")),
-            "ALTER TABLE platform.organization_members ALTER COLUMN accepted_at SET DEFAULT now()",
-            "ALTER TABLE platform.payment_methods ALTER COLUMN type SET DEFAULT 'card'",
-            "ADD CONSTRAINT ... NOT VALID then VALIDATE: " + string.Join(", ", Checks.Select(c => c.Name)),
-            $"{StatusCheck}: add {StatusCheckOf11} CHECK (status IN ({Statuses11})) NOT VALID, VALIDATE, drop {StatusCheck}, rename",
-            "trigger functions and triggers: " + string.Join(", ", Triggers.Select(t => t.Trigger)),
-            "backfill organization_members.accepted_at = joined_at, project_addons.addon_type = addon_id, payment_methods.payment_method_id = stripe_payment_method_id",
-            CreateIndexSql));
+        Execute.WithConnection((connection, transaction) => Verify(Online(connection, transaction)),
+            Describe("check", "each CHECK as defined and validated, the three triggers, a valid index " + AuditEntityIndex));
     }
 
     public override void Down()
     {
+        Execute.Sql("DROP INDEX CONCURRENTLY IF EXISTS platform.idx_audit_logs_entity");
+
+        Execute.Sql("DROP TRIGGER IF EXISTS fill_audit_log_event_type ON platform.audit_logs");
+        Execute.Sql("DROP FUNCTION IF EXISTS platform.fill_audit_log_event_type()");
+        Execute.Sql("DROP TRIGGER IF EXISTS sync_project_addon_type ON platform.project_addons");
+        Execute.Sql("DROP FUNCTION IF EXISTS platform.sync_project_addon_type()");
+        Execute.Sql("DROP TRIGGER IF EXISTS sync_payment_method_id ON platform.payment_methods");
+        Execute.Sql("DROP FUNCTION IF EXISTS platform.sync_payment_method_id()");
+
+        // The runner's data-loss guard has counted these and was overridden; 10's CHECK cannot hold them.
         Execute.WithConnection((connection, transaction) =>
         {
             var ddl = Online(connection, transaction);
-            ddl.ConcurrentStep($"drop index {AuditEntityIndex} (CONCURRENTLY)",
-                $"to_regclass('platform.{AuditEntityIndex}') IS NULL", DropIndexSql);
+            ddl.Batches("delete soft-deleted projects", ddl.Scalar<long>("SELECT count(*) FROM platform.projects WHERE status = 'deleted'"), DeleteSoftDeletedSql);
+        }, Describe("batched, each batch its own transaction", "delete projects with status 'deleted'"));
 
-            foreach (var trigger in Triggers)
-            {
-                ddl.LockedStep($"drop trigger {trigger.Trigger}", $"NOT {TriggerExists(trigger.Table, trigger.Trigger)}",
-                    $"DROP TRIGGER IF EXISTS {trigger.Trigger} ON platform.{trigger.Table}");
-                ddl.Execute($"DROP FUNCTION IF EXISTS {trigger.Function}()");
-            }
+        // 10's CHECK back, the same way it was replaced.
+        Execute.Sql("""
+            ALTER TABLE platform.projects ADD CONSTRAINT projects_status_valid_10
+              CHECK (status = ANY (ARRAY['ACTIVE_HEALTHY', 'ACTIVE_UNHEALTHY', 'COMING_UP', 'GOING_DOWN', 'INACTIVE', 'PAUSED', 'RESTORING', 'UPGRADING'])) NOT VALID
+            """);
+        Execute.Sql("ALTER TABLE platform.projects VALIDATE CONSTRAINT projects_status_valid_10");
+        Execute.Sql("""
+            ALTER TABLE platform.projects DROP CONSTRAINT IF EXISTS projects_status_valid;
+            ALTER TABLE platform.projects RENAME CONSTRAINT projects_status_valid_10 TO projects_status_valid
+            """);
 
-            // The runner's data-loss guard has counted these and was overridden; 10's CHECK cannot hold them.
-            ddl.Batches("delete soft-deleted projects", ddl.Scalar<long>("SELECT count(*) FROM platform.projects WHERE status = 'deleted'"), hasAfter => $"""
-                WITH batch AS (
-                  SELECT p.id FROM platform.projects p WHERE p.status = 'deleted' {(hasAfter ? "AND p.id > @after" : "")} ORDER BY p.id LIMIT @batch_size
-                ), gone AS (
-                  DELETE FROM platform.projects p USING batch b WHERE p.id = b.id AND p.status = 'deleted' RETURNING 1
-                )
-                SELECT (SELECT b.id FROM batch b ORDER BY b.id DESC LIMIT 1), (SELECT count(*) FROM batch), (SELECT count(*) FROM gone)
-                """);
-            SwapStatusCheck(ddl, from: StatusCheckOf10, Statuses10, mustContainDeleted: false);
+        Execute.Sql("ALTER TABLE platform.payment_methods ALTER COLUMN type DROP DEFAULT");
 
-            ddl.LockedStep("drop default of platform.payment_methods.type", null,
-                "ALTER TABLE platform.payment_methods ALTER COLUMN type DROP DEFAULT");
-
-            // Dropping a column drops its CHECKs with it; catalog-only (no rewrite), an instant under ACCESS EXCLUSIVE.
-            foreach (var table in AddedColumns.Select(c => c.Table).Distinct())
-            {
-                var columns = AddedColumns.Where(c => c.Table == table).ToList();
-                ddl.LockedStep($"drop {string.Join(", ", columns.Select(c => c.Column))} from platform.{table}",
-                    string.Join(" AND ", columns.Select(c => "NOT " + ColumnExists(table, c.Column))),
-                    $"ALTER TABLE platform.{table} " + string.Join(", ", columns.Select(c => $"DROP COLUMN IF EXISTS {Quote(c.Column)}")));
-            }
-        }, Describe("each skipped when already done; strong locks under a short lock_timeout, retried on 55P03",
-            DropIndexSql, "drop the three triggers and their functions", "delete projects with status 'deleted' (batched)",
-            $"{StatusCheck}: add {StatusCheckOf10} CHECK (status IN ({Statuses10})) NOT VALID, VALIDATE, drop {StatusCheck}, rename",
-            "ALTER TABLE platform.payment_methods ALTER COLUMN type DROP DEFAULT",
-            "DROP COLUMN per table: " + string.Join(", ", AddedColumns.Select(c => $"{c.Table}.{c.Column}"))));
+        // Dropping a column drops its CHECKs with it; catalog-only (no rewrite), an instant under ACCESS EXCLUSIVE.
+        Execute.Sql("""
+            ALTER TABLE platform.projects
+              DROP COLUMN IF EXISTS cloud_provider,
+              DROP COLUMN IF EXISTS region,
+              DROP COLUMN IF EXISTS infra_compute_size,
+              DROP COLUMN IF EXISTS db_dns,
+              DROP COLUMN IF EXISTS resturl,
+              DROP COLUMN IF EXISTS connectionstring,
+              DROP COLUMN IF EXISTS db_size_bytes,
+              DROP COLUMN IF EXISTS storage_size_bytes,
+              DROP COLUMN IF EXISTS egress_bytes,
+              DROP COLUMN IF EXISTS monthly_active_users,
+              DROP COLUMN IF EXISTS disk_auto_scale_enabled,
+              DROP COLUMN IF EXISTS disk_auto_scale_limit_gb
+            """);
+        Execute.Sql("ALTER TABLE platform.organization_members DROP COLUMN IF EXISTS accepted_at");
+        Execute.Sql("""
+            ALTER TABLE platform.audit_logs
+              DROP COLUMN IF EXISTS entity_type,
+              DROP COLUMN IF EXISTS entity_id,
+              DROP COLUMN IF EXISTS changes
+            """);
+        Execute.Sql("ALTER TABLE platform.payment_methods DROP COLUMN IF EXISTS payment_method_id");
+        Execute.Sql("ALTER TABLE platform.subscriptions DROP COLUMN IF EXISTS payment_method_type");
+        Execute.Sql("ALTER TABLE platform.project_addons DROP COLUMN IF EXISTS addon_type");
+        Execute.Sql("""
+            ALTER TABLE platform.databases
+              DROP COLUMN IF EXISTS identifier,
+              DROP COLUMN IF EXISTS region,
+              DROP COLUMN IF EXISTS infra_compute_size,
+              DROP COLUMN IF EXISTS "user"
+            """);
     }
+
+    /// <inheritdoc />
+    public IEnumerable<string> CodeStepStatements =>
+    [
+        .. Backfills.SelectMany(b => new[] { b.Sql(false), b.Sql(true) }),
+        DeleteSoftDeletedSql(false),
+        DeleteSoftDeletedSql(true),
+        ConstraintDefinitionSql,
+    ];
 
     private OnlineDdl Online(IDbConnection connection, IDbTransaction? transaction) => new(connection, transaction, _options, _logger);
 
-    private static string AddColumnsSql(string table, IEnumerable<(string Table, string Column, string Type)> columns) =>
-        $"ALTER TABLE platform.{table} " + string.Join(", ", columns.Select(c => $"ADD COLUMN IF NOT EXISTS {Quote(c.Column)} {c.Type}"));
+    /// <summary>Keyset batches over the table's uuid key, each its own short transaction; only rows matching the filter change.</summary>
+    private static readonly (string Step, string Table, Func<bool, string> Sql)[] Backfills =
+    [
+        Backfill("organization_members", "accepted_at = t.joined_at", "t.accepted_at IS NULL AND t.joined_at IS NOT NULL"),
+        Backfill("project_addons", "addon_type = t.addon_id", "t.addon_type IS NULL"),
+        Backfill("payment_methods", "payment_method_id = t.stripe_payment_method_id", "t.payment_method_id IS NULL"),
+    ];
 
-    private static void AddValidatedCheck(OnlineDdl ddl, string table, string name, string expression)
-    {
-        // ADD CONSTRAINT CHECK takes ACCESS EXCLUSIVE: NOT VALID makes that an instant (no scan); VALIDATE scans
-        // under SHARE UPDATE EXCLUSIVE, which lets the app's reads and writes go on.
-        ddl.LockedStep($"add check {name} (NOT VALID)", ConstraintExists(table, name),
-            $"ALTER TABLE platform.{table} ADD CONSTRAINT {name} CHECK ({expression}) NOT VALID");
-        ddl.LockedStep($"validate check {name}", ConstraintExists(table, name) + " AND " + ConstraintValidated(table, name),
-            $"ALTER TABLE platform.{table} VALIDATE CONSTRAINT {name}");
-    }
-
-    /// <summary>Replaces projects_status_valid by a CHECK over <paramref name="statuses"/>, via a temporary name.</summary>
-    private static void SwapStatusCheck(OnlineDdl ddl, string from, string statuses, bool mustContainDeleted)
-    {
-        var done = $"EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'platform.projects'::regclass AND conname = '{StatusCheck}' AND convalidated " +
-                   $"AND {(mustContainDeleted ? "" : "NOT ")}(pg_get_constraintdef(oid) LIKE '%''deleted''%'))";
-        if (ddl.Scalar<bool>($"SELECT {done} AND NOT {ConstraintExists("projects", from)}"))
-        {
-            return;
-        }
-
-        AddValidatedCheck(ddl, "projects", from, $"status = ANY (ARRAY[{statuses}])");
-        ddl.LockedStep($"replace {StatusCheck} by {from}", done,
-            $"ALTER TABLE platform.projects DROP CONSTRAINT IF EXISTS {StatusCheck}",
-            $"ALTER TABLE platform.projects RENAME CONSTRAINT {from} TO {StatusCheck}");
-    }
-
-    /// <summary>Keyset batches over the table's uuid key, each its own short transaction; only rows matching <paramref name="where"/> change.</summary>
-    private static void Backfill(OnlineDdl ddl, string table, string set, string where) =>
-        ddl.Batches($"backfill platform.{table}: {set}", ddl.Scalar<long>($"SELECT count(*) FROM platform.{table}"), hasAfter => $"""
+    private static (string Step, string Table, Func<bool, string> Sql) Backfill(string table, string set, string where) =>
+        ($"backfill platform.{table}: {set}", table, hasAfter => $"""
             WITH batch AS (
               SELECT k.id FROM platform.{table} k {(hasAfter ? "WHERE k.id > @after" : "")} ORDER BY k.id LIMIT @batch_size
             ), last AS (
@@ -275,22 +348,55 @@ public sealed class M011_ServeStudioContract : Migration, IRollbackManifest
             SELECT (SELECT l.id FROM last l), (SELECT count(*) FROM batch), (SELECT count(*) FROM filled)
             """);
 
-    private static string ColumnExists(string table, string column) =>
-        $"EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('platform.{table}') AND attname = '{column}' AND NOT attisdropped)";
+    private static string DeleteSoftDeletedSql(bool hasAfter) => $"""
+        WITH batch AS (
+          SELECT p.id FROM platform.projects p WHERE p.status = 'deleted' {(hasAfter ? "AND p.id > @after" : "")} ORDER BY p.id LIMIT @batch_size
+        ), gone AS (
+          DELETE FROM platform.projects p USING batch b WHERE p.id = b.id AND p.status = 'deleted' RETURNING 1
+        )
+        SELECT (SELECT b.id FROM batch b ORDER BY b.id DESC LIMIT 1), (SELECT count(*) FROM batch), (SELECT count(*) FROM gone)
+        """;
 
-    private static string ConstraintExists(string table, string name) =>
-        $"EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass('platform.{table}') AND conname = '{name}')";
+    private const string ConstraintDefinitionSql =
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = to_regclass(@table) AND conname = @name AND convalidated";
 
-    private static string ConstraintValidated(string table, string name) =>
-        $"EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass('platform.{table}') AND conname = '{name}' AND convalidated)";
+    /// <summary>
+    /// The executor skips an ADD CONSTRAINT whose name exists, whatever it says; this fails the migration (11 not
+    /// recorded) unless every CHECK reads as the Up defines it and is validated, and the triggers and index are in place.
+    /// </summary>
+    private void Verify(OnlineDdl ddl)
+    {
+        var failures = new List<string>();
+        foreach (var (table, name, definition) in ChecksAfterUp)
+        {
+            var live = ddl.Scalar<string>(ConstraintDefinitionSql, null, ("table", table), ("name", name));
+            if (live != definition)
+            {
+                failures.Add(live is null ? $"{table}: no validated constraint {name}" : $"{table}: {name} reads {live}, not {definition}");
+            }
+        }
 
-    private static string TriggerExists(string table, string trigger) =>
-        $"EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('platform.{table}') AND tgname = '{trigger}' AND NOT tgisinternal)";
+        foreach (var (table, trigger) in TriggersAfterUp)
+        {
+            if (!ddl.Scalar<bool>("SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(@table) AND tgname = @trigger AND NOT tgisinternal)",
+                    null, ("table", table), ("trigger", trigger)))
+            {
+                failures.Add($"{table}: trigger {trigger} is missing");
+            }
+        }
 
-    // "user" is a reserved word; the others are plain lower-case names and quoting leaves them as they are.
-    private static string Quote(string identifier) => "\"" + identifier + "\"";
+        if (!ddl.Scalar<bool>("SELECT EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(@index) AND indisvalid)", null, ("index", AuditEntityIndex)))
+        {
+            failures.Add($"index {AuditEntityIndex} is missing or not valid");
+        }
 
-    private static string ReadSql(string file) => SqlResource.Read("M011/" + file);
+        if (failures.Count > 0)
+        {
+            throw new InvalidOperationException($"verification of 011 failed: {string.Join("; ", failures)}. The version is not recorded; fix the object named and re-run migrate up.");
+        }
+
+        _logger.LogInformation("verified: constraints, triggers and index of 011 in place");
+    }
 
     // FluentMigrator prints this for the step in --dry-run and --verbose, where the code itself is not shown.
     private static string Describe(string how, params string[] steps) => $"011, {how}: {string.Join("; ", steps)}";

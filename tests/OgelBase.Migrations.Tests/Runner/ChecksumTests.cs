@@ -16,6 +16,9 @@ public sealed class ChecksumTests
     /// <summary>What builds before 8 was reshaped into Execute.Sql statements recorded for it (main at 1ee7a1e).</summary>
     private const string PreviousShapeOf8 = "3f82b186655b94d877f431d35ac2141836bbe7e4b9b420066940aeee11bceafc";
 
+    /// <summary>What builds before 11 was reshaped into Execute.Sql statements recorded for it (main at 22e7215).</summary>
+    private const string PreviousShapeOf11 = "4dc951175ce13307412a68726c141550d7deab0eaf7d174a7b0a1a6fbe3b06ec";
+
     private static async Task PretendEditedAfterApplyingAsync(TestDatabase db, params long[] versions) =>
         await db.ExecuteAsync($"UPDATE ogelbase_migrations.version_info SET checksum = 'recorded-by-an-earlier-edit' WHERE version IN ({string.Join(",", versions)})");
 
@@ -87,20 +90,23 @@ public sealed class ChecksumTests
             Is.EqualTo(KnownMigrations.All.Where(m => m.OptIn is null).Select(m => $"{m.Version} {Checksum(m.Version)}")));
     }
 
-    [Test]
-    public async Task A_database_that_recorded_the_previous_shape_of_8_migrates_without_refusal_and_records_the_new_checksum()
+    [TestCase(8, PreviousShapeOf8, "008 active organization tracking")]
+    [TestCase(11, PreviousShapeOf11, "011 the Studio app's SQL")]
+    public async Task A_database_that_recorded_the_previous_shape_of_a_reshaped_migration_migrates_without_refusal_and_records_the_new_checksum(
+        long version, string previousShape, string label)
     {
-        await using var db = await TestDatabase.MigratedAsync("--to", "8");
-        await db.ExecuteAsync($"UPDATE ogelbase_migrations.version_info SET checksum = '{PreviousShapeOf8}' WHERE version = 8");
+        await using var db = await TestDatabase.MigratedAsync("--to", version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await db.ExecuteAsync($"UPDATE ogelbase_migrations.version_info SET checksum = '{previousShape}' WHERE version = {version}");
 
         var status = await db.RunAsync("status");
-        Assert.That(status.Stdout.Split('\n').Single(l => l.StartsWith("008", StringComparison.Ordinal)), Does.Contain("applied").And.Not.Contain("changed_since_applied"));
+        Assert.That(status.Stdout.Split('\n').Single(l => l.StartsWith(label[..4], StringComparison.Ordinal)), Does.Contain("applied").And.Not.Contain("changed_since_applied"));
 
         var up = await db.RunAsync("migrate", "up");
         Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
-        Assert.That(up.Stderr, Does.Contain("008 active organization tracking: the recorded checksum 3f82b186655b… is its earlier shape, which this build supersedes"));
-        Assert.That(await db.ScalarAsync<string>("SELECT checksum FROM ogelbase_migrations.version_info WHERE version = 8"), Is.EqualTo(Checksum(8)));
-        Assert.That(await db.RecordedVersionsAsync(), Does.Contain(10L), "the run went on to apply what was pending");
+        Assert.That(up.Stderr, Does.Contain($"{label}").And.Contain($": the recorded checksum {previousShape[..12]}… is its earlier shape, which this build supersedes"));
+        Assert.That(await db.ScalarAsync<string>($"SELECT checksum FROM ogelbase_migrations.version_info WHERE version = {version}"), Is.EqualTo(Checksum(version)));
+        Assert.That(await db.RecordedVersionsAsync(), Is.SupersetOf(KnownMigrations.All.Where(m => m.OptIn is null).Select(m => m.Version)),
+            "the run went on to apply whatever was pending");
     }
 
     [Test]

@@ -99,7 +99,7 @@ public static class PostgresServer
                 "Install them (apt-get install -y postgresql), name a bin directory in OGELBASE_TEST_PG_BIN, or point TEST_DATABASE_URL at a server the tests may create databases on.");
 
         _runAsPostgres = Environment.UserName == "root";
-        _dataDirectory = Path.Combine(Path.GetTempPath(), "ogelbase-test-pg-" + Guid.NewGuid().ToString("N")[..12]);
+        _dataDirectory = Path.Combine(ClusterRoot(), "ogelbase-test-pg-" + Guid.NewGuid().ToString("N")[..12]);
         var clusterDirectory = Path.Combine(_dataDirectory, "data");
         Directory.CreateDirectory(_dataDirectory);
 
@@ -129,6 +129,32 @@ public static class PostgresServer
         User = "postgres";
         MaintenanceDatabase = "postgres";
         await WaitUntilReadyAsync(TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>
+    /// Where the throwaway cluster lives: memory (/dev/shm) when there is room, else the temp directory. The suite
+    /// creates and drops a database per test, hundreds of files each; on ext4 finding a free inode among thousands
+    /// of just-deleted ones costs more CPU with every run (60 copy-and-drop cycles of a migrated database measured
+    /// 2.5 s of server CPU on /tmp at first and 7.5 s a minute later, 1.3–1.5 s on tmpfs). Nothing is lost: fsync is
+    /// off and the cluster is deleted at the end anyway.
+    /// </summary>
+    private static string ClusterRoot()
+    {
+        const string memory = "/dev/shm";
+        const long needed = 4L << 30;
+        try
+        {
+            if (OperatingSystem.IsLinux() && Directory.Exists(memory) && new DriveInfo(memory).AvailableFreeSpace >= needed)
+            {
+                return memory;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            // No usable /dev/shm: the temp directory will do, only slower.
+        }
+
+        return Path.GetTempPath();
     }
 
     private static string? _clusterDirectory;

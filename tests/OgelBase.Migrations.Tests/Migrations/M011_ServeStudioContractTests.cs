@@ -1,22 +1,14 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using OgelBase.Migrations.Infrastructure;
 using OgelBase.Migrations.Migrations;
+using OgelBase.Migrations.Tests.Studio;
 using OgelBase.Migrations.Tests.Support;
 
-namespace OgelBase.Migrations.Tests.Studio;
+namespace OgelBase.Migrations.Tests.Migrations;
 
 /// <summary>Migration 11 itself: what it derives for existing rows, its exact Down and its data-loss guard, and production's path to it.</summary>
 public sealed class M011_ServeStudioContractTests
 {
-    // Production has the Lancio organization and its project; these test-only values let 004 and 006 insert their rows.
-    private static readonly Dictionary<string, string?> ProductionLikeSeeds = new()
-    {
-        ["OGELBASE_LANCIO_BILLING_EMAIL"] = "billing@example.test",
-        ["OGELBASE_BLACKWHALE_DB_PASSWORD"] = "test-only-blackwhale-password",
-        ["OGELBASE_RAILWAY_MONGODB_PASSWORD"] = "test-only-mongo-password",
-        ["OGELBASE_RAILWAY_REDIS_PASSWORD"] = "test-only-redis-password",
-    };
-
     private static async Task UpAsync(TestDatabase db, params string[] to)
     {
         var up = await db.RunAsync(["migrate", "up", .. to]);
@@ -121,10 +113,48 @@ public sealed class M011_ServeStudioContractTests
     }
 
     [Test]
+    public async Task A_same_named_check_that_says_something_else_fails_the_up_naming_it_and_11_is_not_recorded()
+    {
+        await using var db = await TestDatabase.MigratedAsync("--to", "10");
+        // A hand-made CHECK under 11's name, as an operator's earlier attempt could have left: the executor skips an
+        // ADD CONSTRAINT whose name exists, so only the final check can notice the difference.
+        await db.ExecuteAsync("ALTER TABLE platform.projects ADD COLUMN disk_auto_scale_limit_gb integer");
+        await db.ExecuteAsync("ALTER TABLE platform.projects ADD CONSTRAINT projects_disk_auto_scale_limit_gb_valid CHECK (disk_auto_scale_limit_gb > 0)");
+
+        var up = await db.RunAsync("migrate", "up");
+
+        Assert.That(up.ExitCode, Is.Not.EqualTo(0), up.ToString());
+        Assert.That(up.Stderr, Does.Contain("already in place, skipped (constraint \"projects_disk_auto_scale_limit_gb_valid\" for relation \"projects\" already exists)")
+            .And.Contain("verification of 011 failed: platform.projects: projects_disk_auto_scale_limit_gb_valid reads CHECK ((disk_auto_scale_limit_gb > 0))"));
+        Assert.That(await db.RecordedVersionsAsync(), Does.Not.Contain(11L));
+
+        await db.ExecuteAsync("ALTER TABLE platform.projects DROP CONSTRAINT projects_disk_auto_scale_limit_gb_valid");
+        var rerun = await db.RunAsync("migrate", "up");
+        Assert.That(rerun.ExitCode, Is.EqualTo(0), rerun.ToString());
+        Assert.That(await db.RecordedVersionsAsync(), Does.Contain(11L));
+    }
+
+    [Test]
+    public async Task Up_run_again_over_its_own_finished_work_changes_nothing_but_the_record()
+    {
+        // What a runner killed after 11's last statement but before recording it leaves: everything in place.
+        await using var db = await TestDatabase.MigratedAsync("--to", "11");
+        var at11 = await Catalog.SnapshotAsync(db);
+        await db.ExecuteAsync("DELETE FROM ogelbase_migrations.version_info WHERE version = 11");
+
+        var rerun = await db.RunAsync("migrate", "up");
+
+        Assert.That(rerun.ExitCode, Is.EqualTo(0), rerun.ToString());
+        Assert.That(rerun.Stderr, Does.Contain("already in place, skipped (constraint \"audit_logs_entity_type_valid\" for relation \"audit_logs\" already exists)"));
+        Assert.That(await Catalog.SnapshotAsync(db), Is.EqualTo(at11));
+        Assert.That(await db.RecordedVersionsAsync(), Does.Contain(11L));
+    }
+
+    [Test]
     public async Task Baselined_production_built_to_1_to_6_and_8_gets_10_and_11_from_migrate_up_and_verifies()
     {
         await using var db = await TestDatabase.CreateAsync();
-        var built = await db.RunAsync(ProductionLikeSeeds, "migrate", "up", "--to", "8");
+        var built = await db.RunAsync(ProductionSeeds.Values, "migrate", "up", "--to", "8");
         Assert.That(built.ExitCode, Is.EqualTo(0), built.ToString());
         await db.ExecuteAsync("DELETE FROM ogelbase_migrations.version_info");
         await db.ExecuteAsync(StudioSeed.Sql);

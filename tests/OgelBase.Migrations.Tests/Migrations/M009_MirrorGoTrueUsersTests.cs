@@ -1,13 +1,14 @@
 using System.Diagnostics;
 using System.Text.Json;
 using OgelBase.Migrations.Runner.Engine;
+using OgelBase.Migrations.Tests.GoTrue;
 using OgelBase.Migrations.Tests.Support;
 using static OgelBase.Migrations.Tests.GoTrue.GoTrueMirrorTests;
 
-namespace OgelBase.Migrations.Tests.GoTrue;
+namespace OgelBase.Migrations.Tests.Migrations;
 
 /// <summary>009's backfill, order after 10, rollback, re-run, and the production path with the original applied by hand.</summary>
-public sealed class GoTrueLifecycleTests
+public sealed class M009_MirrorGoTrueUsersTests
 {
     private const string EveryUserOwnsAtMostOneOrg =
         "SELECT count(*) FROM (SELECT user_id FROM platform.organization_members WHERE role = 'owner' GROUP BY user_id HAVING count(*) > 1) d";
