@@ -1,6 +1,6 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using OgelBase.Migrations.Bench;
+using OgelBase.Migrations.Runner;
 
 var serverUrl = new Option<string?>("--server-url")
 {
@@ -35,15 +35,7 @@ var root = new RootCommand("Online-migration benchmark: migration 8 and its roll
     serverUrl, users, clients, rate, mode, output, warmup, settle, runner, runnerArgs, keep, replot,
 };
 
-using var stop = new CancellationTokenSource();
-void OnSignal(PosixSignalContext context)
-{
-    context.Cancel = true;
-    stop.Cancel();
-}
-
-using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+using var signals = new StopSignals();
 
 root.SetAction(async (parse, cancellationToken) =>
 {
@@ -129,4 +121,4 @@ gotrue.SetAction(async (parse, cancellationToken) =>
 root.Subcommands.Add(gotrue);
 
 var parsed = root.Parse(args);
-return await parsed.InvokeAsync(cancellationToken: stop.Token);
+return await parsed.InvokeAsync(cancellationToken: signals.Token);

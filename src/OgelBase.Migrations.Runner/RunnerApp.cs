@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using OgelBase.Migrations.Runner.Cli;
@@ -14,20 +13,8 @@ public static class RunnerApp
     /// <param name="configureServices">See <see cref="RunAsync"/>; the production entry point passes none.</param>
     public static async Task<int> RunProcessAsync(string[] args, Action<IServiceCollection>? configureServices = null)
     {
-        using var stop = new CancellationTokenSource();
-
-        // Ctrl-C and SIGTERM (Railway stopping the job) cancel the run: the migration session is ended so the
-        // server rolls its transaction back, the lock is released, and the process exits non-zero.
-        void OnSignal(PosixSignalContext context)
-        {
-            context.Cancel = true;
-            stop.Cancel();
-        }
-
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-
-        return await RunAsync(args, RunnerConsole.FromProcess(), stop.Token, configureServices);
+        using var signals = new StopSignals();
+        return await RunAsync(args, RunnerConsole.FromProcess(), signals.Token, configureServices);
     }
 
     /// <param name="configureServices">

@@ -45,17 +45,8 @@ public static class Checksums
     private static Dictionary<long, string> RenderAll()
     {
         var captured = new SqlCapture();
-        using var services = new ServiceCollection()
-            .AddSingleton(new OnlineDdlOptions())
-            .AddSingleton(new ProductionSeedOptions())
-            .AddLogging(logging => logging.ClearProviders().SetMinimumLevel(LogLevel.Information).AddProvider(captured))
-            .AddFluentMigratorCore()
-            .ConfigureRunner(runner => runner
-                .AddPostgres15_0()
-                .WithGlobalConnectionString("Host=checksum.invalid")
-                .WithVersionTable(new VersionTable())
-                .AsGlobalPreview(true)
-                .ScanIn(KnownMigrations.Assembly).For.Migrations())
+        using var services = FluentMigratorHost.AddMigrations(new ServiceCollection(), new OnlineDdlOptions(), new ProductionSeedOptions(),
+                "Host=checksum.invalid", preview: true, captured)
             .Configure<RunnerOptions>(options =>
             {
                 options.NoConnection = true;

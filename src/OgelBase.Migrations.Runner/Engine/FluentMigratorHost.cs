@@ -50,29 +50,39 @@ public sealed class FluentMigratorHost : IDisposable
             // PgBouncer rejects or drops that startup parameter.
         };
 
-        var services = new ServiceCollection()
-            .AddSingleton(settings.Online)
-            .AddSingleton(settings.Seeds)
-            .AddLogging(logging =>
-            {
-                logging.ClearProviders();
-                logging.SetMinimumLevel(LogLevel.Information);
-                logging.AddProvider(new StderrLoggerProvider(console, showStatements: settings.Verbose || preview));
-            })
-            .AddFluentMigratorCore()
-            .ConfigureRunner(runner => runner
-                .AddPostgres15_0()
-                .WithGlobalConnectionString(connection.ConnectionString)
-                .WithGlobalCommandTimeout(TimeSpan.FromHours(12))
-                .WithVersionTable(new VersionTable())
-                .AsGlobalPreview(preview)
-                .ScanIn(KnownMigrations.Assembly).For.Migrations())
+        var services = AddMigrations(new ServiceCollection(), settings.Online, settings.Seeds, connection.ConnectionString, preview,
+                new StderrLoggerProvider(console, showStatements: settings.Verbose || preview))
             .AddScoped<OnlineMigrationProcessor>()
             .Replace(ServiceDescriptor.Scoped<IMigrationProcessor>(provider => provider.GetRequiredService<OnlineMigrationProcessor>()))
             .Configure<RunnerOptions>(options => options.Tags = includes.Select(OptInAttribute.TagFor).ToArray());
         settings.ConfigureServices?.Invoke(services);
         return new FluentMigratorHost(services.BuildServiceProvider(), applicationName);
     }
+
+    /// <summary>
+    /// What every FluentMigrator service provider of this tool has: the migrations' own dependencies (online options,
+    /// production seed values), one logger provider, the PostgreSQL 15 dialect, our version table and this assembly's
+    /// migrations. Used for real runs here and for rendering checksums (<see cref="Checksums"/>).
+    /// </summary>
+    public static IServiceCollection AddMigrations(IServiceCollection services, OnlineDdlOptions online, ProductionSeedOptions seeds,
+        string connectionString, bool preview, ILoggerProvider logs) =>
+        services
+            .AddSingleton(online)
+            .AddSingleton(seeds)
+            .AddLogging(logging =>
+            {
+                logging.ClearProviders();
+                logging.SetMinimumLevel(LogLevel.Information);
+                logging.AddProvider(logs);
+            })
+            .AddFluentMigratorCore()
+            .ConfigureRunner(runner => runner
+                .AddPostgres15_0()
+                .WithGlobalConnectionString(connectionString)
+                .WithGlobalCommandTimeout(TimeSpan.FromHours(12))
+                .WithVersionTable(new VersionTable())
+                .AsGlobalPreview(preview)
+                .ScanIn(KnownMigrations.Assembly).For.Migrations());
 
     public IMigrationInfo Info(long version) => Runner.MigrationLoader.LoadMigrations()[version];
 
