@@ -55,12 +55,9 @@ public sealed class GoTrueAuth : IAsyncDisposable
 
     private static async Task<(string Role, string Password)> CreateTemplateRoleAsync()
     {
-        var role = "gotrue_tpl_" + Guid.NewGuid().ToString("N")[..12];
-        var password = "pw-" + Guid.NewGuid().ToString("N");
-        SecretGuard.Register(password);
-        await PostgresServer.AdminAsync($"CREATE ROLE \"{role}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}'");
-        Templates.AfterDropAll(() => PostgresServer.AdminAsync($"DROP ROLE IF EXISTS \"{role}\""));
-        return (role, password);
+        var role = await LoginRole.CreateAsync("gotrue_tpl_");
+        Templates.AfterDropAll(async () => await role.DisposeAsync());
+        return (role.Name, role.Password);
     }
 
     public string Role { get; }

@@ -34,10 +34,6 @@ public static class PostgresServer
     /// </summary>
     public static string AdminConnectionString => ConnectionStringFor(MaintenanceDatabase, pooled: true);
 
-    /// <param name="pooled">
-    /// For the tests' quick reads and writes: pooling saves a SCRAM handshake and a backend each time. A pooled session
-    /// outlives Close (its locks and settings until reuse), so a connection a test holds and reasons about is unpooled.
-    /// </param>
     /// <summary>One statement as the server's admin (creating and dropping databases and roles).</summary>
     public static async Task AdminAsync(string sql)
     {
@@ -47,6 +43,10 @@ public static class PostgresServer
         await command.ExecuteNonQueryAsync();
     }
 
+    /// <param name="pooled">
+    /// For the tests' quick reads and writes: pooling saves a SCRAM handshake and a backend each time. A pooled session
+    /// outlives Close (its locks and settings until reuse), so a connection a test holds and reasons about is unpooled.
+    /// </param>
     public static string ConnectionStringFor(string database, string? user = null, string? password = null, bool pooled = false) =>
         new NpgsqlConnectionStringBuilder
         {
