@@ -91,7 +91,7 @@ public sealed class CrashTests
         using var runner = RunnerProcess.Start(
             new Dictionary<string, string?> { ["DATABASE_URL"] = db.Url, ["OGELBASE_TEST_STATEMENT_DELAY_MS"] = StatementDelayMilliseconds, ["OGELBASE_TEST_BATCH_DELAY_MS"] = "100" },
             args);
-        var inside = await RunnerSessions.WaitForOpenTransactionAsync(db, TimeSpan.FromSeconds(30));
+        var inside = await RunnerSessions.WaitForOpenTransactionAsync(db, TimeSpan.FromSeconds(30), runner);
         await Task.Delay(killAfterMilliseconds);
         var landed = inside && !runner.HasExited ? 1 : 0;
         runner.Kill();

@@ -7,11 +7,15 @@ namespace OgelBase.Migrations.Tests.Support;
 public static class RunnerSessions
 {
     /// <summary>Waits until a runner's migration session (application_name 'ogelbase-migrate &lt;id&gt;') is inside a transaction.</summary>
-    public static async Task<bool> WaitForOpenTransactionAsync(TestDatabase db, TimeSpan timeout)
+    /// <param name="runner">
+    /// The process being watched, if the test has one: once it has exited no transaction of its can open, and the
+    /// wait ends there instead of at the timeout (a short online migration can finish between two looks).
+    /// </param>
+    public static async Task<bool> WaitForOpenTransactionAsync(TestDatabase db, TimeSpan timeout, RunnerProcess? runner = null)
     {
         var deadline = DateTime.UtcNow + timeout;
         await using var connection = await db.OpenAsync();
-        while (DateTime.UtcNow < deadline)
+        while (DateTime.UtcNow < deadline && runner?.HasExited != true)
         {
             await using var command = new NpgsqlCommand(
                 "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'ogelbase-migrate %' AND xact_start IS NOT NULL)",
