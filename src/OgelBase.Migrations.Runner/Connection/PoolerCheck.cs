@@ -21,10 +21,13 @@ public static class PoolerCheck
 {
     private const int Rounds = 3;
 
-    /// <param name="connection">The connection the run is about to rely on (client A).</param>
-    public static async Task EnsureSessionPerClientAsync(NpgsqlConnection connection, RunSettings settings, RunnerConsole console, CancellationToken cancellationToken)
+    /// <param name="connection">The connection the run is about to rely on for its lock (client A).</param>
+    /// <param name="other">
+    /// Another connection of the same run (client B), the migration session: a connection opened only for this check
+    /// would cost the server a backend per run for three queries.
+    /// </param>
+    public static async Task EnsureSessionPerClientAsync(NpgsqlConnection connection, NpgsqlConnection other, RunSettings settings, CancellationToken cancellationToken)
     {
-        await using var other = await Database.ConnectAsync(settings, console, "pooler check", cancellationToken);
         try
         {
             for (var round = 0; round < Rounds; round++)

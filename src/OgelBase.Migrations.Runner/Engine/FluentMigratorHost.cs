@@ -3,6 +3,7 @@ using FluentMigrator.Expressions;
 using FluentMigrator.Infrastructure;
 using FluentMigrator.Runner;
 using FluentMigrator.Runner.Initialization;
+using FluentMigrator.Runner.Processors;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -15,8 +16,9 @@ namespace OgelBase.Migrations.Runner.Engine;
 /// <summary>
 /// FluentMigrator, configured for this tool: PostgreSQL 15 dialect, our version table, our logging,
 /// the online executor for the SQL of non-transactional migrations (<see cref="OnlineMigrationProcessor"/>)
-/// and the opt-in tags the operator asked for. Built only after the migration
-/// lock is held, because FluentMigrator creates and reads its version table on first use.
+/// and the opt-in tags the operator asked for. Built before the migration lock is taken (its session is the pooler
+/// check's second client), but its runner is only used once the lock is held: FluentMigrator creates and reads its
+/// version table on first use.
 /// </summary>
 public sealed class FluentMigratorHost : IDisposable
 {
@@ -34,6 +36,22 @@ public sealed class FluentMigratorHost : IDisposable
     public string ApplicationName { get; }
 
     public MigrationRunner Runner => (MigrationRunner)_scope.ServiceProvider.GetRequiredService<IMigrationRunner>();
+
+    /// <summary>
+    /// The migration session: FluentMigrator's own connection, opened if it is not. Reached through the processor, not
+    /// <see cref="Runner"/>, so it can be opened before the migration lock is held: building the runner reads the version table.
+    /// </summary>
+    public NpgsqlConnection OpenSession()
+    {
+        var processor = (GenericProcessorBase)_scope.ServiceProvider.GetRequiredService<IMigrationProcessor>();
+        var connection = (NpgsqlConnection)processor.Connection;
+        if (connection.State != System.Data.ConnectionState.Open)
+        {
+            connection.Open();
+        }
+
+        return connection;
+    }
 
     public static FluentMigratorHost Create(RunSettings settings, RunnerConsole console, IEnumerable<long> includes, bool preview)
     {

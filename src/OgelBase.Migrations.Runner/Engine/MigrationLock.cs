@@ -27,13 +27,18 @@ public sealed class MigrationLock : IAsyncDisposable
     /// <summary>The backend process id of the lock session, to cancel a migration session from it.</summary>
     public NpgsqlConnection Connection => _connection;
 
-    public static async Task<MigrationLock> AcquireAsync(RunSettings settings, RunnerConsole console, CancellationToken cancellationToken)
+    /// <param name="openMigrationSession">
+    /// Opens the run's migration session, the second client the pooler check needs (once the server has answered
+    /// the lock session, so connection retries stay in one place).
+    /// </param>
+    public static async Task<MigrationLock> AcquireAsync(RunSettings settings, RunnerConsole console, Func<NpgsqlConnection> openMigrationSession,
+        CancellationToken cancellationToken)
     {
         var connection = await Database.ConnectAsync(settings, console, "migration lock", cancellationToken);
         try
         {
             // Before the lock: through a transaction pooler a session-level advisory lock stays behind on a pooled server session.
-            await PoolerCheck.EnsureSessionPerClientAsync(connection, settings, console, cancellationToken);
+            await PoolerCheck.EnsureSessionPerClientAsync(connection, openMigrationSession(), settings, cancellationToken);
             var clock = Stopwatch.StartNew();
             var lastReport = TimeSpan.Zero;
             var poll = TimeSpan.FromMilliseconds(100);

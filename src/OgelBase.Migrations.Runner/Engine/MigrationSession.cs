@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using FluentMigrator.Runner.Exceptions;
 using Npgsql;
-using FluentMigrator.Runner.Processors;
 using OgelBase.Migrations.Infrastructure;
 using OgelBase.Migrations.Runner.Services;
 
@@ -47,7 +46,18 @@ public sealed class MigrationSession : IAsyncDisposable
     public static async Task<MigrationSession> OpenAsync(RunSettings settings, RunnerConsole console, IEnumerable<long> includes, CancellationToken cancellationToken,
         string? guardVerb = null, IReadOnlySet<long>? allowChanged = null)
     {
-        var migrationLock = await MigrationLock.AcquireAsync(settings, console, cancellationToken);
+        var host = FluentMigratorHost.Create(settings, console, includes, preview: false);
+        MigrationLock migrationLock;
+        try
+        {
+            migrationLock = await MigrationLock.AcquireAsync(settings, console, host.OpenSession, cancellationToken);
+        }
+        catch
+        {
+            host.Dispose();
+            throw;
+        }
+
         try
         {
             var applied = await VersionStore.ReadAsync(migrationLock.Connection, cancellationToken);
@@ -63,11 +73,11 @@ public sealed class MigrationSession : IAsyncDisposable
                 applied = await VersionStore.ReadAsync(migrationLock.Connection, cancellationToken);
             }
 
-            var host = FluentMigratorHost.Create(settings, console, includes, preview: false);
             return new MigrationSession(settings, console, migrationLock, host, applied, cancellationToken);
         }
         catch
         {
+            host.Dispose();
             await migrationLock.DisposeAsync();
             throw;
         }
@@ -184,12 +194,7 @@ public sealed class MigrationSession : IAsyncDisposable
     /// </summary>
     private int PrepareMigrationConnection()
     {
-        var connection = (NpgsqlConnection)((GenericProcessorBase)_host.Runner.Processor).Connection;
-        if (connection.State != System.Data.ConnectionState.Open)
-        {
-            connection.Open();
-        }
-
+        var connection = _host.OpenSession();
         using var command = new NpgsqlCommand("SELECT set_config('lock_timeout', @value, false), pg_backend_pid()", connection);
         command.Parameters.AddWithValue("value", $"{Math.Max(1, (int)_settings.StatementLockTimeout.TotalMilliseconds)}ms");
         using var reader = command.ExecuteReader();

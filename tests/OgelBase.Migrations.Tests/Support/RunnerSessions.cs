@@ -6,7 +6,10 @@ namespace OgelBase.Migrations.Tests.Support;
 /// <summary>Watches a runner from the database side: its migration session, and the migration lock.</summary>
 public static class RunnerSessions
 {
-    /// <summary>Waits until a runner's migration session (application_name 'ogelbase-migrate &lt;id&gt;') is inside a transaction.</summary>
+    /// <summary>
+    /// Waits until a runner's migration session (application_name 'ogelbase-migrate &lt;id&gt;') is inside a transaction
+    /// while the migration lock is held: before the lock, the same session takes part in the pooler check.
+    /// </summary>
     /// <param name="runner">
     /// The process being watched, if the test has one: once it has exited no transaction of its can open, and the
     /// wait ends there instead of at the timeout (a short online migration can finish between two looks).
@@ -18,8 +21,14 @@ public static class RunnerSessions
         while (DateTime.UtcNow < deadline && runner?.HasExited != true)
         {
             await using var command = new NpgsqlCommand(
-                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'ogelbase-migrate %' AND xact_start IS NOT NULL)",
+                """
+                SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'ogelbase-migrate %' AND xact_start IS NOT NULL)
+                   AND EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                                 AND classid = @space::oid AND objid = @key::oid AND granted)
+                """,
                 connection);
+            command.Parameters.AddWithValue("space", (long)MigrationLock.KeySpace);
+            command.Parameters.AddWithValue("key", (long)MigrationLock.Key);
             if ((bool)(await command.ExecuteScalarAsync())!)
             {
                 return true;
