@@ -61,8 +61,9 @@ public static class Database
                 PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification =>
                     (false, $"authentication failed for the given user ({pg.SqlState})"),
                 PostgresErrorCodes.InvalidCatalogName => (false, $"the database does not exist ({pg.SqlState})"),
-                PostgresErrorCodes.CannotConnectNow or PostgresErrorCodes.TooManyConnections =>
-                    (true, $"the server is not accepting connections yet ({pg.SqlState})"),
+                PostgresErrorCodes.CannotConnectNow => (true, $"the server is not accepting connections yet ({pg.SqlState})"),
+                // The server's own words say whose limit it is: the server's, the database's or the role's.
+                PostgresErrorCodes.TooManyConnections => (true, $"{pg.MessageText} ({pg.SqlState})"),
                 _ => (false, $"{pg.MessageText} ({pg.SqlState})"),
             };
         }

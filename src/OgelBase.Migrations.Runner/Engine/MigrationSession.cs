@@ -50,7 +50,7 @@ public sealed class MigrationSession : IAsyncDisposable
         MigrationLock migrationLock;
         try
         {
-            migrationLock = await MigrationLock.AcquireAsync(settings, console, host.OpenSession, cancellationToken);
+            migrationLock = await MigrationLock.AcquireAsync(settings, console, () => OpenMigrationSession(host, settings), cancellationToken);
         }
         catch
         {
@@ -80,6 +80,22 @@ public sealed class MigrationSession : IAsyncDisposable
             host.Dispose();
             await migrationLock.DisposeAsync();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The migration session, opened next to the lock session (FluentMigrator opens it synchronously and once): a failure
+    /// here is the same one-line connection error as the lock session's.
+    /// </summary>
+    private static NpgsqlConnection OpenMigrationSession(FluentMigratorHost host, RunSettings settings)
+    {
+        try
+        {
+            return host.OpenSession();
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            throw new RunnerException(FailureKind.Unavailable, $"cannot connect to {settings.Target} (migration session): {Database.Classify(e).Reason}");
         }
     }
 

@@ -109,6 +109,21 @@ public sealed class CommandLineTests
     }
 
     [Test]
+    public async Task A_login_allowed_one_connection_fails_with_exit_3_naming_the_migration_session_and_changes_nothing()
+    {
+        // A run needs two sessions (the lock's and the migration's); the second is refused before anything is done.
+        await using var db = await TestDatabase.CreateAsync(ownedByPlainRole: true);
+        await PostgresServer.AdminAsync($"ALTER ROLE \"{db.Owner}\" CONNECTION LIMIT 1");
+
+        var result = await db.RunAsync("migrate", "up");
+
+        AssertOneCleanErrorLine(result, 3);
+        Assert.That(result.Stderr, Does.Contain("(migration session)").And.Contain("too many connections for role").And.Contain("53300"));
+        Assert.That(await db.RecordedVersionsAsync(), Is.Empty);
+        Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM pg_namespace WHERE nspname IN ('platform', 'ogelbase_migrations')"), Is.EqualTo(0));
+    }
+
+    [Test]
     public async Task A_missing_database_fails_at_once_with_exit_3()
     {
         var result = await Cli.RunAsync(new Dictionary<string, string?> { ["DATABASE_URL"] = PostgresServer.UrlFor("no_such_db_" + Guid.NewGuid().ToString("N")[..8]) }, "status");
