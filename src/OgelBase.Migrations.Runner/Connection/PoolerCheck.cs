@@ -14,17 +14,20 @@ namespace OgelBase.Migrations.Runner.Connection;
 /// idle, opens a transaction (which pins a server session to B until it ends) and asks for its own; then A asks again.
 /// With one server session per client (a direct connection, a session-mode pooler) A's pid never changes and B's
 /// always differs from it. A transaction pooler hands A's idle server session to B (same pid) or, when B got another
-/// one, may still move A (changed pid): either is proof. The probe repeats a few rounds so one lucky hand-out cannot
-/// hide the pooler, and a statement-mode pooler, which refuses the transaction block itself, is caught by its error.
+/// one, may still move A (changed pid): either is proof. A round can miss only when another client of the pooler takes
+/// A's server session between A's question and B's and hands it back before A asks again, which several runs starting
+/// at once do now and then (three rounds once let one of five concurrent runs through a transaction pooler). So the
+/// probe repeats ten rounds a few milliseconds apart, and a statement-mode pooler, which refuses the transaction block
+/// itself, is caught by its error.
 /// </remarks>
 public static class PoolerCheck
 {
-    private const int Rounds = 3;
+    private const int Rounds = 10;
 
     /// <param name="connection">The connection the run is about to rely on for its lock (client A).</param>
     /// <param name="other">
     /// Another connection of the same run (client B), the migration session: a connection opened only for this check
-    /// would cost the server a backend per run for three queries.
+    /// would cost the server a backend per run for a few queries.
     /// </param>
     public static async Task EnsureSessionPerClientAsync(NpgsqlConnection connection, NpgsqlConnection other, RunSettings settings, CancellationToken cancellationToken)
     {
@@ -42,6 +45,9 @@ public static class PoolerCheck
                 {
                     throw Refusal(settings, "two client connections shared one server session");
                 }
+
+                // Apart, so the rounds do not all fall into the same burst of other clients' queries.
+                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(1, 5)), cancellationToken);
             }
         }
         catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.ProtocolViolation or PostgresErrorCodes.FeatureNotSupported

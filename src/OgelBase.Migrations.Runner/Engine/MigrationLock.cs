@@ -84,14 +84,24 @@ public sealed class MigrationLock : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A condition true while some session holds the lock on the current database; give it <see cref="AddKeyParameters"/>.
+    /// </summary>
+    public const string HeldCondition =
+        "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = @space::oid AND objid = @key::oid AND granted)";
+
+    /// <summary>The lock's key as the parameters <see cref="HeldCondition"/> names (@space, @key).</summary>
+    public static void AddKeyParameters(NpgsqlCommand command)
+    {
+        command.Parameters.AddWithValue("space", (long)KeySpace);
+        command.Parameters.AddWithValue("key", (long)Key);
+    }
+
     /// <summary>True when some session holds the lock on this database: how the tests see that no run left it behind.</summary>
     public static async Task<bool> IsHeldAsync(NpgsqlConnection connection)
     {
-        await using var command = new NpgsqlCommand(
-            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = @space::oid AND objid = @key::oid AND granted)",
-            connection);
-        command.Parameters.AddWithValue("space", (long)KeySpace);
-        command.Parameters.AddWithValue("key", (long)Key);
+        await using var command = new NpgsqlCommand($"SELECT {HeldCondition}", connection);
+        AddKeyParameters(command);
         return (bool)(await command.ExecuteScalarAsync())!;
     }
 

@@ -47,19 +47,10 @@ public sealed class MigrationSession : IAsyncDisposable
         string? guardVerb = null, IReadOnlySet<long>? allowChanged = null)
     {
         var host = FluentMigratorHost.Create(settings, console, includes, preview: false);
-        MigrationLock migrationLock;
+        MigrationLock? migrationLock = null;
         try
         {
             migrationLock = await MigrationLock.AcquireAsync(settings, console, () => OpenMigrationSession(host, settings), cancellationToken);
-        }
-        catch
-        {
-            host.Dispose();
-            throw;
-        }
-
-        try
-        {
             var applied = await VersionStore.ReadAsync(migrationLock.Connection, cancellationToken);
             if (guardVerb is not null && applied.Count == 0)
             {
@@ -78,7 +69,11 @@ public sealed class MigrationSession : IAsyncDisposable
         catch
         {
             host.Dispose();
-            await migrationLock.DisposeAsync();
+            if (migrationLock is not null)
+            {
+                await migrationLock.DisposeAsync();
+            }
+
             throw;
         }
     }

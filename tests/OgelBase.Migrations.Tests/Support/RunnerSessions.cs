@@ -21,14 +21,12 @@ public static class RunnerSessions
         while (DateTime.UtcNow < deadline && runner?.HasExited != true)
         {
             await using var command = new NpgsqlCommand(
-                """
+                $"""
                 SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'ogelbase-migrate %' AND xact_start IS NOT NULL)
-                   AND EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                                 AND classid = @space::oid AND objid = @key::oid AND granted)
+                   AND {MigrationLock.HeldCondition}
                 """,
                 connection);
-            command.Parameters.AddWithValue("space", (long)MigrationLock.KeySpace);
-            command.Parameters.AddWithValue("key", (long)MigrationLock.Key);
+            MigrationLock.AddKeyParameters(command);
             if ((bool)(await command.ExecuteScalarAsync())!)
             {
                 return true;
