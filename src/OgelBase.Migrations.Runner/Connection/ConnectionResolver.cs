@@ -16,7 +16,7 @@ public static class ConnectionResolver
         var builder = Target(connectionOption, environment);
 
         // Every value the runner reads is of a built-in type (catalog names, counts, text, uuids). Without this, each
-        // new connection string (a run opens two or three, each named differently) first loads all of the database's
+        // new connection string (a run's lock and migration sessions are named differently) first loads all of the database's
         // types: a catalog query that made a connection cost 72 ms of CPU instead of 51 on the 2-core test machine,
         // and one that an unusual extension type could make fail.
         // Npgsql would rather have this on a data source builder; FluentMigrator opens its session from a connection string.
