@@ -18,13 +18,17 @@ public static class MigrateCommand
         };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print what would be applied and its SQL; change nothing." };
         var allowChanged = new AllowChangedOption();
+        var noManifestCheck = new Option<bool>("--no-manifest-check")
+        {
+            Description = "Record migrations without comparing the catalog with their manifests: only for generating a manifest on a throwaway database (scripts/manifests).",
+        };
 
-        var up = new Command("up", "Apply every pending migration (opt-in ones only with --include).") { to, include, dryRun, allowChanged.Option };
+        var up = new Command("up", "Apply every pending migration (opt-in ones only with --include).") { to, include, dryRun, allowChanged.Option, noManifestCheck };
         common.AddTo(up);
         up.SetAction((parse, cancellationToken) =>
         {
             var changed = allowChanged.Resolve(parse);
-            var settings = common.Resolve(parse, console);
+            var settings = common.Resolve(parse, console) with { CheckManifests = !parse.GetValue(noManifestCheck) };
             var options = new MigrateUpOptions(parse.GetValue(to), parse.GetValue(dryRun), (parse.GetValue(include) ?? []).ToHashSet(), changed);
             return new MigrateUpService(settings, console).RunAsync(options, cancellationToken);
         });

@@ -28,9 +28,9 @@ public static class ChecksumGuard
 
         foreach (var earlier in reshaped)
         {
-            var declared = Checksums.EarlierShape(earlier.Version, earlier.Checksum!)!;
+            var reason = Checksums.Supersedes(earlier.Version, earlier.Checksum!);
             await VersionStore.RecordChecksumAsync(connection, earlier.Version, Checksums.Of(earlier.Version), cancellationToken);
-            console.Info($"{Describe(earlier)}: the recorded checksum {earlier.Checksum![..12]}… is its earlier shape, which this build supersedes ({declared.Reason}); its new checksum recorded");
+            console.Info($"{Describe(earlier)}: the recorded checksum {earlier.Checksum![..12]}… is its earlier shape, which this build supersedes ({reason}); its new checksum recorded");
         }
 
         foreach (var accepted in changed)

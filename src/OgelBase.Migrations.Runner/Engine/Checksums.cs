@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
-using FluentMigrator.Expressions;
 using FluentMigrator.Infrastructure;
 using FluentMigrator.Runner;
 using FluentMigrator.Runner.Initialization;
@@ -14,8 +13,8 @@ namespace OgelBase.Migrations.Runner.Engine;
 /// <summary>
 /// The checksum of what a migration executes: the SQL FluentMigrator renders for its Up and Down expressions
 /// (rendered without a database, as FluentMigrator's connectionless preview does) plus the statements its code steps
-/// declare (<see cref="ICodeStepStatements"/>). C# layout, comments and names do not reach it; a changed statement
-/// does. Rendered with empty production seed values and default online options, so the checksum is the same in every
+/// declare (<see cref="ICodeStepStatements"/>). C# layout, comments, names and a code step's description do not reach
+/// it; a changed statement does. Rendered with empty production seed values and default online options, so the checksum is the same in every
 /// environment. FluentMigrator keeps none (its runner has no such feature); the runner stores it in the version table.
 /// </summary>
 public static class Checksums
@@ -27,17 +26,35 @@ public static class Checksums
     public static string Of(long version) =>
         Hashes.GetOrAdd(version, v => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(TextOf(v)))));
 
-    /// <summary>
-    /// The migration's declaration that <paramref name="recorded"/> is the checksum of its own earlier shape
-    /// (<see cref="SupersedesChecksumAttribute"/>), or null when it declares no such thing.
-    /// </summary>
-    public static SupersedesChecksumAttribute? EarlierShape(long version, string recorded) =>
-        KnownMigrations.Find(version)?.Type.GetCustomAttributes(typeof(SupersedesChecksumAttribute), inherit: false)
-            .Cast<SupersedesChecksumAttribute>()
-            .FirstOrDefault(a => a.Checksum == recorded);
+    // What the build before this one (e357765) recorded where its checksum also took in code steps' descriptions, which
+    // are prose, and 11's final-check query, which the manifest check replaced. Accepted once, replaced by this build's.
+    private static readonly Dictionary<long, string> WithCodeStepDescriptions = new()
+    {
+        [4] = "bd561d09200690af4802880925e644dac75e8fc66f8f07db49d7e3cec4c3f95c",
+        [6] = "cf5c8ca1a07ec90f15238c38e8963049e0ec08cb3775e7d58b4d2aedb96671e4",
+        [8] = "412bb81c80002fa459b3c93b94f96f7d01d665549bd20e124e591d98e7cd0255",
+        [9] = "9e24bc1cdf0454c705a2cabbdc0cb208bd7df0257b77d0047dab7556709a256c",
+        [11] = "be59757341c043f344ecde0dd50a1a866849df6372879e5945cc5e04015d9266",
+    };
 
-    /// <summary>Whether what was recorded for an applied version is this build's checksum, or one the migration declares as its earlier shape.</summary>
-    public static bool Matches(long version, string recorded) => recorded == Of(version) || EarlierShape(version, recorded) is not null;
+    /// <summary>
+    /// Why <paramref name="recorded"/>, not this build's checksum, still stands for the same migration: the checksum of its
+    /// own earlier shape (<see cref="SupersedesChecksumAttribute"/>) or of the previous checksum's text; null when it does not.
+    /// </summary>
+    public static string? Supersedes(long version, string recorded)
+    {
+        if (WithCodeStepDescriptions.GetValueOrDefault(version) == recorded)
+        {
+            return "checksums no longer take in the descriptions of code steps; 11's final check is now the manifest check";
+        }
+
+        return KnownMigrations.Find(version)?.Type.GetCustomAttributes(typeof(SupersedesChecksumAttribute), inherit: false)
+            .Cast<SupersedesChecksumAttribute>()
+            .FirstOrDefault(a => a.Checksum == recorded)?.Reason;
+    }
+
+    /// <summary>Whether what was recorded for an applied version is this build's checksum, or one it supersedes.</summary>
+    public static bool Matches(long version, string recorded) => recorded == Of(version) || Supersedes(version, recorded) is not null;
 
     /// <summary>What the checksum is taken of: the migration's rendered Up and Down statements and its declared code-step statements.</summary>
     public static string TextOf(long version) => Texts.Value[version];
@@ -75,21 +92,6 @@ public static class Checksums
                 foreach (var statement in captured.Statements.Where(s => !s.Contains($"\"{VersionTable.Table}\"", StringComparison.Ordinal)))
                 {
                     text.Append(statement.ReplaceLineEndings("\n").Trim()).Append("\n;\n");
-                }
-            }
-
-            // Code steps cannot be rendered; what they say they do (their description) and what they declare they send are.
-            foreach (var (direction, collect) in new (string, Action<IMigrationContext>)[]
-                     {
-                         ("up", info.Migration.GetUpExpressions),
-                         ("down", info.Migration.GetDownExpressions),
-                     })
-            {
-                var context = new MigrationContext(runner.Processor, scope.ServiceProvider, "");
-                collect(context);
-                foreach (var step in context.Expressions.OfType<PerformDBOperationExpression>())
-                {
-                    text.Append("-- code step (").Append(direction).Append("): ").Append(step.Description ?? "").Append('\n');
                 }
             }
 

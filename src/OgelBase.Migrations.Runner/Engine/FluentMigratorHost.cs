@@ -70,6 +70,7 @@ public sealed class FluentMigratorHost : IDisposable
 
         var services = AddMigrations(new ServiceCollection(), settings.Online, settings.Seeds, connection.ConnectionString, preview,
                 new StderrLoggerProvider(console, showStatements: settings.Verbose || preview))
+            .AddSingleton(new ManifestCheck(settings.CheckManifests))
             .AddScoped<OnlineMigrationProcessor>()
             .Replace(ServiceDescriptor.Scoped<IMigrationProcessor>(provider => provider.GetRequiredService<OnlineMigrationProcessor>()))
             .Configure<RunnerOptions>(options => options.Tags = includes.Select(OptInAttribute.TagFor).ToArray());

@@ -1,3 +1,4 @@
+using FluentMigrator.Expressions;
 using FluentMigrator.Runner;
 using FluentMigrator.Runner.Generators.Postgres;
 using FluentMigrator.Runner.Initialization;
@@ -5,6 +6,7 @@ using FluentMigrator.Runner.Processors;
 using FluentMigrator.Runner.Processors.Postgres;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Npgsql;
 using OgelBase.Migrations.Infrastructure;
 
 namespace OgelBase.Migrations.Runner.Engine;
@@ -15,7 +17,8 @@ namespace OgelBase.Migrations.Runner.Engine;
 /// <c>Execute.EmbeddedScript</c>) statements then goes through <see cref="OnlineDdl.Run"/>, which applies the
 /// short lock_timeout, the retries and the INVALID-index cleanup. So the migration says only what it executes,
 /// and the mechanics are applied the same way to every statement. Transactional migrations, FluentMigrator's own
-/// expressions, the version table's rows and a dry run's preview take FluentMigrator's path unchanged.
+/// expressions, the version table's rows and a dry run's preview take FluentMigrator's path unchanged. Every version
+/// row is preceded by the <see cref="ManifestCheck"/>, in the migration's transaction when it has one.
 /// </summary>
 public sealed class OnlineMigrationProcessor(
     PostgresDbFactory factory,
@@ -25,7 +28,8 @@ public sealed class OnlineMigrationProcessor(
     IConnectionStringAccessor connectionStringAccessor,
     PostgresOptions postgresOptions,
     OnlineDdlOptions online,
-    ILogger<OnlineDdl> onlineLogger)
+    ILogger<OnlineDdl> onlineLogger,
+    ManifestCheck manifestCheck)
     : Postgres15_0Processor(factory, generator, logger, options, connectionStringAccessor, postgresOptions)
 {
     public override void Execute(string sql)
@@ -40,5 +44,17 @@ public sealed class OnlineMigrationProcessor(
         Logger.LogSql(sql);
         EnsureConnectionIsOpen();
         new OnlineDdl(Connection, null, online, onlineLogger).Run(sql);
+    }
+
+    public override void Process(InsertDataExpression expression)
+    {
+        if (!Options.PreviewOnly && expression.SchemaName == VersionTable.Schema && expression.TableName == VersionTable.Table)
+        {
+            var version = Convert.ToInt64(expression.Rows[0].First(p => p.Key == new VersionTable().ColumnName).Value, System.Globalization.CultureInfo.InvariantCulture);
+            EnsureConnectionIsOpen();
+            manifestCheck.BeforeRecording(version, (NpgsqlConnection)Connection);
+        }
+
+        base.Process(expression);
     }
 }

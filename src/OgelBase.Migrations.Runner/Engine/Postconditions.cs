@@ -51,8 +51,11 @@ public static class Postconditions
         return expected;
     }
 
-    /// <summary>Compares what the applied versions should have left with the live catalog.</summary>
-    public static List<Drift> Check(IEnumerable<long> appliedVersions, IReadOnlySet<CatalogObject> live, IReadOnlySet<string> invalid, IEnumerable<long>? only = null)
+    /// <summary>
+    /// Compares what the applied versions should have left with the live catalog: each object's definition, or with
+    /// <paramref name="byName"/> only that it exists and is valid (objects built by hand, whose definitions may differ).
+    /// </summary>
+    public static List<Drift> Check(IEnumerable<long> appliedVersions, IReadOnlySet<CatalogObject> live, IEnumerable<long>? only = null, bool byName = false)
     {
         var byIdentity = live.GroupBy(o => (o.Kind, o.Identity)).ToDictionary(g => g.Key, g => g.First());
         var filter = only?.ToHashSet();
@@ -64,25 +67,29 @@ public static class Postconditions
                 continue;
             }
 
-            foreach (var expected in objects)
+            foreach (var expected in byName ? objects.Where(o => Creates(version, o)) : objects)
             {
                 if (!byIdentity.TryGetValue((expected.Kind, expected.Identity), out var found))
                 {
                     drifts.Add(new Drift(version, $"missing {expected}"));
                 }
-                else if (found.Facts != expected.Facts)
+                else if (found.Invalid && !expected.Invalid)
+                {
+                    drifts.Add(new Drift(version, $"invalid {found}"));
+                }
+                else if (!byName && found.Facts != expected.Facts)
                 {
                     drifts.Add(new Drift(version, $"changed {expected.Kind} {expected.Identity}: expected {Show(expected.Facts)}, found {Show(found.Facts)}"));
-                }
-                else if (invalid.Contains($"{expected.Kind} {expected.Identity}"))
-                {
-                    drifts.Add(new Drift(version, $"invalid {expected.Kind} {expected.Identity} (not valid or not validated)"));
                 }
             }
         }
 
         return drifts;
     }
+
+    /// <summary>Whether the version created the object, rather than changing the definition of one an earlier version created.</summary>
+    public static bool Creates(long version, CatalogObject item) =>
+        For(version)?.Removes.Any(r => r.Item.Kind == item.Kind && r.Item.Identity == item.Identity) != true;
 
     private static string Show(string facts) => facts.Length == 0 ? "(none)" : facts;
 

@@ -25,6 +25,9 @@ public sealed record RunSettings
 
     public bool Verbose { get; init; }
 
+    /// <summary>Check each migration against its manifest before recording it; off only to generate a manifest.</summary>
+    public bool CheckManifests { get; init; } = true;
+
     /// <summary>Added last to FluentMigrator's services (<see cref="RunnerApp.RunAsync"/>): how a test host installs its pauses. None in production.</summary>
     public Action<IServiceCollection>? ConfigureServices { get; init; }
 

@@ -137,7 +137,6 @@ public sealed class BaselineService(RunSettings settings, RunnerConsole console)
     public static async Task<IReadOnlyList<ProbeResult>> ProbeAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
         var live = await CatalogInventory.ReadAsync(connection, cancellationToken: cancellationToken);
-        var invalid = await CatalogInventory.ReadInvalidAsync(connection, cancellationToken: cancellationToken);
         var probes = new Dictionary<long, bool>();
         foreach (var migration in KnownMigrations.All)
         {
@@ -150,8 +149,8 @@ public sealed class BaselineService(RunSettings settings, RunnerConsole console)
         {
             var version = migration.Version;
             var assumed = probedPresent.Append(version).Distinct().ToList();
-            var expected = Postconditions.Expected(assumed).GetValueOrDefault(version) ?? [];
-            var missing = Postconditions.Check(assumed, live, invalid, only: [version]).Select(d => d.Problem).ToList();
+            var expected = (Postconditions.Expected(assumed).GetValueOrDefault(version) ?? []).Where(o => Postconditions.Creates(version, o)).ToList();
+            var missing = Postconditions.Check(assumed, live, only: [version], byName: true).Select(d => d.Problem).ToList();
             Presence presence;
             if (Replaces(migration) is not null)
             {

@@ -103,7 +103,7 @@ public sealed class RollbackService(RunSettings settings, RunnerConsole console)
         var losses = new List<string>();
         foreach (var (applied, migration) in plan)
         {
-            var impact = await RollbackImpact.MeasureAsync(host.Info(migration.Version).Migration, connection, cancellationToken);
+            var impact = await RollbackImpact.MeasureAsync(host.Info(migration.Version).Migration, migration.Version, connection, cancellationToken);
             console.Info($"reverting {migration.Label} removes: {(impact.Count == 0 ? "schema objects only (no table, column or rows that hold data)" : "")}", ("version", migration.Version));
             foreach (var line in impact)
             {

@@ -76,11 +76,11 @@ public sealed class StatusService(RunSettings settings, RunnerConsole console)
             if (recorded.TryGetValue(migration.Version, out var a))
             {
                 var changed = a.Checksum is not null && !Checksums.Matches(migration.Version, a.Checksum);
-                var earlier = a.Checksum is null ? null : Checksums.EarlierShape(migration.Version, a.Checksum);
+                var earlier = a.Checksum is null ? null : Checksums.Supersedes(migration.Version, a.Checksum);
                 entries.Add(new StatusEntry(migration.Version, migration.Description, changed ? MigrationStates.ChangedSinceApplied : MigrationStates.Applied,
                     a.AppliedOn, a.Baselined, migration.OptIn is not null,
                     changed ? "what this build executes for it differs from what was recorded when it was applied; migrate up and rollback refuse until --allow-changed"
-                    : earlier is not null ? $"recorded by its earlier shape, which this build supersedes ({earlier.Reason}); the next migrate up or rollback records the new checksum"
+                    : earlier is not null ? $"recorded by its earlier shape, which this build supersedes ({earlier}); the next migrate up or rollback records the new checksum"
                     : null));
             }
             else if (migration.OptIn is { } optIn)

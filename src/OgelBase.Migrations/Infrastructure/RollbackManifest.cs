@@ -1,14 +1,16 @@
 namespace OgelBase.Migrations.Infrastructure;
 
 /// <summary>
-/// What a migration's Down removes that can hold data. The runner counts the rows behind each
-/// entry before a rollback, prints them, and refuses without <c>--allow-data-loss</c> when any
-/// unpreserved entry holds rows. Every migration whose Down drops a table, a column or rows
-/// implements this; a test checks the manifest against what the Up really creates.
+/// What the runner cannot derive about the data a Down removes. The tables and columns a Down removes are derived
+/// from the Up's manifest (every table it creates, every column it adds to a table it did not create); before a
+/// rollback the runner counts the rows behind each, prints them, and refuses without <c>--allow-data-loss</c> when
+/// any unpreserved one holds data. A migration implements this only to say more: an entry naming a derived table or
+/// column replaces it (preserved, a note, which values count), and a <see cref="RemovedKind.Rows"/> entry adds rows
+/// its Down deletes from a table it did not create.
 /// </summary>
-public interface IRollbackManifest
+public interface IRollbackOverrides
 {
-    IReadOnlyList<RemovedObject> RemovedByDown { get; }
+    IReadOnlyList<RemovedObject> RollbackOverrides { get; }
 }
 
 public enum RemovedKind

@@ -10,7 +10,7 @@ namespace OgelBase.Migrations.Migrations;
 /// </summary>
 [Migration(Version, "platform schema core")]
 [PresenceProbe("table platform.credentials", "to_regclass('platform.credentials') IS NOT NULL")]
-public sealed class M001_CreatePlatformSchema : Migration, IRollbackManifest
+public sealed class M001_CreatePlatformSchema : Migration
 {
     private const long Version = 1;
     private const string S = Platform.Schema;
@@ -18,13 +18,6 @@ public sealed class M001_CreatePlatformSchema : Migration, IRollbackManifest
     // The runner's session search_path resolves this to the extension's schema, so the catalog shows it unqualified, as in production.
     private static readonly RawSql NewUuid = RawSql.Insert("uuid_generate_v4()");
     private static readonly RawSql Now = RawSql.Insert("now()");
-
-    public IReadOnlyList<RemovedObject> RemovedByDown { get; } =
-    [
-        RemovedObject.TableOf(S, "organizations"),
-        RemovedObject.TableOf(S, "projects"),
-        RemovedObject.TableOf(S, "credentials"),
-    ];
 
     public override void Up()
     {

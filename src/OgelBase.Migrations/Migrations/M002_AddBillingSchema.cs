@@ -11,7 +11,7 @@ namespace OgelBase.Migrations.Migrations;
 /// </summary>
 [Migration(Version, "billing, usage and resource configuration")]
 [PresenceProbe("table platform.subscriptions", "to_regclass('platform.subscriptions') IS NOT NULL")]
-public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
+public sealed class M002_AddBillingSchema : Migration
 {
     private const long Version = 2;
     private const string S = Platform.Schema;
@@ -46,20 +46,6 @@ public sealed class M002_AddBillingSchema : Migration, IRollbackManifest
     private static readonly string[] UpdatedAtTables =
     [
         "subscriptions", "invoices", "payment_methods", "tax_ids", "addons", "customer_profiles", "credits", "disk_config", "compute_config",
-    ];
-
-    public IReadOnlyList<RemovedObject> RemovedByDown { get; } =
-    [
-        RemovedObject.TableOf(S, "subscriptions"),
-        RemovedObject.TableOf(S, "invoices"),
-        RemovedObject.TableOf(S, "payment_methods"),
-        RemovedObject.TableOf(S, "tax_ids"),
-        RemovedObject.TableOf(S, "usage_metrics"),
-        RemovedObject.TableOf(S, "addons"),
-        RemovedObject.TableOf(S, "customer_profiles"),
-        RemovedObject.TableOf(S, "credits"),
-        RemovedObject.TableOf(S, "disk_config"),
-        RemovedObject.TableOf(S, "compute_config"),
     ];
 
     public override void Up()

@@ -11,7 +11,7 @@ namespace OgelBase.Migrations.Migrations;
 /// </summary>
 [Migration(Version, "users, memberships, plans, add-ons, metrics, invitations, API keys, audit log, feature flags")]
 [PresenceProbe("table platform.users", "to_regclass('platform.users') IS NOT NULL")]
-public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
+public sealed class M003_AddUsersAndMemberships : Migration, IRollbackOverrides
 {
     private const long Version = 3;
     private const string S = Platform.Schema;
@@ -42,11 +42,8 @@ public sealed class M003_AddUsersAndMemberships : Migration, IRollbackManifest
         "project_metrics", "organization_invitations", "api_keys", "audit_logs", "feature_flags", "organization_feature_flags",
     ];
 
-    public IReadOnlyList<RemovedObject> RemovedByDown { get; } =
-        Tables.Select(t => t == "billing_plans"
-                ? new RemovedObject(RemovedKind.Table, S, t, Note: "includes the 4 catalogue rows this migration seeds; the next up seeds them again")
-                : RemovedObject.TableOf(S, t))
-            .ToList();
+    public IReadOnlyList<RemovedObject> RollbackOverrides { get; } =
+        [new RemovedObject(RemovedKind.Table, S, "billing_plans", Note: "includes the 4 catalogue rows this migration seeds; the next up seeds them again")];
 
     public override void Up()
     {

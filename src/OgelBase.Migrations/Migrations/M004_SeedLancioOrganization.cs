@@ -16,7 +16,7 @@ namespace OgelBase.Migrations.Migrations;
 [Migration(Version, "seed the Lancio organization and its BlackWhale project")]
 // Data only, no catalog footprint: the probe reads the organizations table, so it runs only where that exists.
 [PresenceProbe("organization with slug 'lancio'", "EXISTS (SELECT 1 FROM platform.organizations WHERE slug = 'lancio')", Requires = "platform.organizations")]
-public sealed class M004_SeedLancioOrganization : Migration, IRollbackManifest, ICodeStepStatements
+public sealed class M004_SeedLancioOrganization : Migration, IRollbackOverrides, ICodeStepStatements
 {
     private const long Version = 4;
 
@@ -41,7 +41,7 @@ public sealed class M004_SeedLancioOrganization : Migration, IRollbackManifest, 
     private string MembershipFilter =>
         $"organization_id IN (SELECT id FROM platform.organizations WHERE slug = '{OrganizationSlug}') AND user_id = '{OwnerUserId}'";
 
-    public IReadOnlyList<RemovedObject> RemovedByDown =>
+    public IReadOnlyList<RemovedObject> RollbackOverrides =>
     [
         RemovedObject.RowsOf(Platform.Schema, "organization_members", MembershipFilter, "the Lancio owner membership"),
         RemovedObject.RowsOf(Platform.Schema, "projects", $"ref = '{ProjectRef}'",

@@ -13,17 +13,10 @@ namespace OgelBase.Migrations.Migrations;
 /// </summary>
 [Migration(Version, "audit helpers, extra indexes and project resource columns")]
 [PresenceProbe("column platform.projects.instance_size", "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('platform.projects') AND attname = 'instance_size' AND NOT attisdropped)")]
-public sealed class M005_AddAuditHelpersAndProjectResources : Migration, IRollbackManifest
+public sealed class M005_AddAuditHelpersAndProjectResources : Migration
 {
     private const long Version = 5;
     private const string S = Platform.Schema;
-
-    public IReadOnlyList<RemovedObject> RemovedByDown { get; } =
-    [
-        RemovedObject.ColumnOf(S, "projects", "instance_size"),
-        RemovedObject.ColumnOf(S, "projects", "disk_size_gb"),
-        RemovedObject.ColumnOf(S, "projects", "disk_io_budget"),
-    ];
 
     public override void Up()
     {

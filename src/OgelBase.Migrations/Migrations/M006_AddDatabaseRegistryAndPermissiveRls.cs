@@ -17,7 +17,7 @@ namespace OgelBase.Migrations.Migrations;
 /// </summary>
 [Migration(Version, "platform.databases registry, Railway registration, permissive RLS")]
 [PresenceProbe("column platform.databases.connection_string_encrypted", "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('platform.databases') AND attname = 'connection_string_encrypted' AND NOT attisdropped)")]
-public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollbackManifest
+public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration
 {
     private const long Version = 6;
 
@@ -50,7 +50,6 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration, IRollb
     }
 
     // Part B's rows live in the table, so dropping the table is the whole of the data loss.
-    public IReadOnlyList<RemovedObject> RemovedByDown { get; } = [RemovedObject.TableOf(S, Table)];
 
     public override void Up()
     {

@@ -31,7 +31,7 @@ namespace OgelBase.Migrations.Migrations;
 [Precondition(MigrationRoleMayUseAuthUsers, "009 needs the migration role to have USAGE on schema auth and SELECT and TRIGGER on auth.users (GoTrue's role owns them); " +
                                             "as their owner run: GRANT USAGE ON SCHEMA auth TO <role>; GRANT SELECT, TRIGGER ON auth.users TO <role>")]
 [ReplacesHandApplied("the original 009 applied by hand is replaced, not adopted: run 'migrate up --include 9', which swaps its triggers and public functions for the corrected ones without duplicating users or organizations")]
-public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackManifest
+public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackOverrides
 {
     private const long Version = 9;
 
@@ -92,7 +92,7 @@ public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackManifest
         _logger = logger;
     }
 
-    public IReadOnlyList<RemovedObject> RemovedByDown { get; } =
+    public IReadOnlyList<RemovedObject> RollbackOverrides { get; } =
     [
         new(RemovedKind.Table, Platform.Schema, "auth_user_sync_failures", Preserved: true,
             Note: "derived from auth.users, not data of its own: the next --include 9 lists again every GoTrue user it cannot mirror"),

@@ -178,7 +178,14 @@ public sealed class ActiveOrgOnlineTests
         var result = await db.RunAsync("migrate", "up", "--to", "8");
 
         Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
-        Assert.That(result.Stderr, Does.Contain("verification of 008 failed").And.Contain("idx_users_active_org"));
+        Assert.That(result.Stderr, Does.Contain("does not match 008 active organization tracking's manifest")
+            .And.Contain("changed index platform.idx_users_active_org")
+            .And.Contain("found CREATE INDEX idx_users_active_org ON platform.users USING btree (active_org_id)"), result.ToString());
+        Assert.That(await TimesVersionRecordedAsync(db, 8), Is.EqualTo(0));
+
+        var rerun = await db.RunAsync("migrate", "up", "--to", "8");
+        Assert.That(rerun.ExitCode, Is.EqualTo(1), rerun.ToString());
+        Assert.That(rerun.Stderr, Does.Contain("changed index platform.idx_users_active_org"), "a re-run names the difference again");
         Assert.That(await TimesVersionRecordedAsync(db, 8), Is.EqualTo(0));
     }
 
@@ -213,7 +220,8 @@ public sealed class ActiveOrgOnlineTests
         var result = await db.RunAsync("migrate", "up", "--to", "8");
 
         Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
-        Assert.That(result.Stderr, Does.Contain("verification of 008 failed").And.Contain("users_active_org_id_fkey"));
+        Assert.That(result.Stderr, Does.Contain("changed constraint platform.users.users_active_org_id_fkey")
+            .And.Contain("found FOREIGN KEY (active_org_id) REFERENCES platform.organizations(id) ON DELETE CASCADE"), result.ToString());
         Assert.That(await TimesVersionRecordedAsync(db, 8), Is.EqualTo(0));
     }
 

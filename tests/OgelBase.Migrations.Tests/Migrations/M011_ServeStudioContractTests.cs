@@ -48,22 +48,6 @@ public sealed class M011_ServeStudioContractTests
     }
 
     [Test]
-    public async Task The_rollback_manifest_names_every_column_the_up_adds_and_the_soft_deleted_projects()
-    {
-        await using var db = await TestDatabase.CreateAsync();
-        await UpAsync(db, "--to", "10");
-        const string columns = "SELECT c.relname || '.' || a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE c.relnamespace = 'platform'::regnamespace AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped";
-        var before = await db.ColumnAsync(columns);
-        await UpAsync(db);
-        var added = (await db.ColumnAsync(columns)).Except(before).ToList();
-
-        var manifest = new M011_ServeStudioContract(new OnlineDdlOptions(), NullLogger<M011_ServeStudioContract>.Instance).RemovedByDown;
-        Assert.That(manifest.Where(r => r.Kind == RemovedKind.Column).Select(r => $"{r.Table}.{r.Column}"), Is.EquivalentTo(added));
-        Assert.That(added, Has.Count.EqualTo(23));
-        Assert.That(manifest.Where(r => r.Kind == RemovedKind.Rows).Select(r => $"{r.Table} {r.RowFilter}"), Is.EqualTo(new[] { "projects status = 'deleted'" }));
-    }
-
-    [Test]
     public async Task Rollback_to_10_restores_the_version_10_catalog_exactly_and_up_again_ends_where_the_first_up_did()
     {
         await using var db = await TestDatabase.CreateAsync();
@@ -117,7 +101,7 @@ public sealed class M011_ServeStudioContractTests
     {
         await using var db = await TestDatabase.MigratedAsync("--to", "10");
         // A hand-made CHECK under 11's name, as an operator's earlier attempt could have left: the executor skips an
-        // ADD CONSTRAINT whose name exists, so only the final check can notice the difference.
+        // ADD CONSTRAINT whose name exists, so only the check against 11's manifest can notice the difference.
         await db.ExecuteAsync("ALTER TABLE platform.projects ADD COLUMN disk_auto_scale_limit_gb integer");
         await db.ExecuteAsync("ALTER TABLE platform.projects ADD CONSTRAINT projects_disk_auto_scale_limit_gb_valid CHECK (disk_auto_scale_limit_gb > 0)");
 
@@ -125,7 +109,7 @@ public sealed class M011_ServeStudioContractTests
 
         Assert.That(up.ExitCode, Is.Not.EqualTo(0), up.ToString());
         Assert.That(up.Stderr, Does.Contain("already in place, skipped (constraint \"projects_disk_auto_scale_limit_gb_valid\" for relation \"projects\" already exists)")
-            .And.Contain("verification of 011 failed: platform.projects: projects_disk_auto_scale_limit_gb_valid reads CHECK ((disk_auto_scale_limit_gb > 0))"));
+            .And.Contain("changed constraint platform.projects.projects_disk_auto_scale_limit_gb_valid: expected CHECK (((disk_auto_scale_limit_gb >= 8) AND (disk_auto_scale_limit_gb <= 16384))), found CHECK ((disk_auto_scale_limit_gb > 0))"), up.ToString());
         Assert.That(await db.RecordedVersionsAsync(), Does.Not.Contain(11L));
 
         await db.ExecuteAsync("ALTER TABLE platform.projects DROP CONSTRAINT projects_disk_auto_scale_limit_gb_valid");

@@ -109,6 +109,33 @@ public sealed class ChecksumTests
             "the run went on to apply whatever was pending");
     }
 
+    /// <summary>What the build at e357765 recorded for the versions with code steps, whose descriptions it hashed.</summary>
+    private static readonly Dictionary<long, string> RecordedByE357765 = new()
+    {
+        [4] = "bd561d09200690af4802880925e644dac75e8fc66f8f07db49d7e3cec4c3f95c",
+        [6] = "cf5c8ca1a07ec90f15238c38e8963049e0ec08cb3775e7d58b4d2aedb96671e4",
+        [8] = "412bb81c80002fa459b3c93b94f96f7d01d665549bd20e124e591d98e7cd0255",
+        [11] = "be59757341c043f344ecde0dd50a1a866849df6372879e5945cc5e04015d9266",
+    };
+
+    [Test]
+    public async Task A_database_migrated_to_head_by_the_previous_build_migrates_without_flags_and_records_this_builds_checksums()
+    {
+        await using var db = await TestDatabase.MigratedAsync();
+        foreach (var (version, recorded) in RecordedByE357765)
+        {
+            Assert.That(recorded, Is.Not.EqualTo(Checksum(version)), "the premise: this build's checksum of the version differs");
+            await db.ExecuteAsync($"UPDATE ogelbase_migrations.version_info SET checksum = '{recorded}' WHERE version = {version}");
+        }
+
+        var up = await db.RunAsync("migrate", "up");
+
+        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
+        Assert.That(up.Stderr, Does.Contain("checksums no longer take in the descriptions of code steps"));
+        Assert.That(await db.ColumnAsync($"SELECT version || ' ' || checksum FROM ogelbase_migrations.version_info WHERE version IN ({string.Join(",", RecordedByE357765.Keys)}) ORDER BY version"),
+            Is.EqualTo(RecordedByE357765.Keys.Select(v => $"{v} {Checksum(v)}")));
+    }
+
     [Test]
     public async Task Any_other_checksum_recorded_for_8_is_still_refused()
     {

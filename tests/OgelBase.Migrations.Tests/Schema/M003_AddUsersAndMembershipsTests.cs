@@ -552,20 +552,6 @@ public sealed class M003_AddUsersAndMembershipsTests
         Assert.That(await Catalog.ExistsAsync(db, "platform.users"), Is.False);
     }
 
-    [Test]
-    public async Task Rollback_manifest_lists_exactly_the_tables_version_3_creates()
-    {
-        await using var at2 = await MigratedToAsync(2);
-        await using var at3 = await MigratedToAsync(3);
-        const string tables = "SELECT relname FROM pg_class WHERE relnamespace = 'platform'::regnamespace AND relkind = 'r'";
-        var created = (await at3.ColumnAsync(tables)).Except(await at2.ColumnAsync(tables)).ToList();
-
-        var manifest = new M003_AddUsersAndMemberships().RemovedByDown;
-        Assert.That(manifest.Select(r => (r.Kind, r.Schema, r.Table)),
-            Is.EquivalentTo(created.Select(t => (RemovedKind.Table, "platform", t))));
-        Assert.That(created, Is.EquivalentTo(Tables));
-    }
-
     private static List<string> Lines(IDictionary<string, string> pairs) =>
         pairs.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}: {p.Value}").ToList();
 }
