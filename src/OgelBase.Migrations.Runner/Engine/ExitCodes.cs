@@ -7,6 +7,7 @@ public static class ExitCodes
     public const int Failed = 1;
     public const int Usage = 2;
     public const int Unavailable = 3;
+    public const int OutOfTime = 4;
     public const int Interrupted = 130;
 
     public static int For(FailureKind kind) => kind switch
@@ -14,6 +15,7 @@ public static class ExitCodes
         FailureKind.Usage => Usage,
         FailureKind.Unavailable => Unavailable,
         FailureKind.Interrupted => Interrupted,
+        FailureKind.OutOfTime => OutOfTime,
         _ => Failed,
     };
 }

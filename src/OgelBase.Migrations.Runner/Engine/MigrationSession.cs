@@ -219,6 +219,12 @@ public sealed class MigrationSession : IAsyncDisposable
         var effect = migration.Transactional
             ? "its transaction was rolled back and the version left unrecorded"
             : "it does not run in one transaction; its steps are idempotent, so re-running completes it";
+        if (Find<TimeBudgetSpentException>(e) is { } spent)
+        {
+            return new RunnerException(FailureKind.OutOfTime,
+                $"time budget spent during {migration.Label}: {spent.Message}; {migration.Label} is not recorded and the next run resumes it.", e);
+        }
+
         if (_cancellationToken.IsCancellationRequested)
         {
             return new RunnerException(FailureKind.Interrupted, $"interrupted during {verb} {migration.Label}: {effect}; the migration lock was released.", e);
@@ -291,13 +297,16 @@ public sealed class MigrationSession : IAsyncDisposable
         }
     }
 
-    internal static PostgresException? FindPostgres(Exception e)
+    internal static PostgresException? FindPostgres(Exception e) => Find<PostgresException>(e);
+
+    private static T? Find<T>(Exception e)
+        where T : Exception
     {
         for (Exception? inner = e; inner is not null; inner = inner.InnerException)
         {
-            if (inner is PostgresException pg)
+            if (inner is T found)
             {
-                return pg;
+                return found;
             }
         }
 

@@ -20,6 +20,9 @@ public enum FailureKind
     /// <summary>A migration, a check or a guard failed.</summary>
     Failed,
 
+    /// <summary>The time budget (--max-duration) was spent; stopped at a safe point, the rest is pending.</summary>
+    OutOfTime,
+
     /// <summary>Stopped by Ctrl-C or SIGTERM.</summary>
     Interrupted,
 }

@@ -45,6 +45,13 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
         var applied = new List<long>();
         foreach (var migration in plan.Pending)
         {
+            if (settings.Online.Deadline is { } deadline && DateTimeOffset.UtcNow >= deadline)
+            {
+                throw new RunnerException(FailureKind.OutOfTime,
+                    $"migrate up: time budget spent after {clock.Elapsed.TotalSeconds:0.0} s; applied {(applied.Count == 0 ? "none" : Formatting.Versions(applied))}, " +
+                    $"still pending {Formatting.Versions(plan.Pending.Select(m => m.Version).Except(applied))}; the next run applies them.");
+            }
+
             console.Info($"applying {migration.Label}{(migration.Transactional ? "" : " (online: several short transactions, not one)")}", ("version", migration.Version));
             var elapsed = await session.UpAsync(migration);
             applied.Add(migration.Version);

@@ -213,6 +213,11 @@ public sealed class OnlineDdl
             after = result.LastKey;
             scanned += result.Scanned;
             changed += result.Changed;
+            if (_options.Deadline is { } deadline && DateTimeOffset.UtcNow >= deadline)
+            {
+                throw new TimeBudgetSpentException($"{step}: stopped after {scanned} of {total} rows ({changed} changed), every batch committed");
+            }
+
             if (clock.Elapsed - lastReport >= _options.ProgressInterval)
             {
                 lastReport = clock.Elapsed;

@@ -30,6 +30,12 @@ public sealed class OnlineDdlOptions
     /// </summary>
     public double BackfillPauseRatio { get; set; } = 0.25;
 
+    /// <summary>
+    /// When the run's time budget ends (<c>migrate up --max-duration</c>): a backfill stops after the batch that
+    /// crosses it, with its batches committed, and the migration stays unrecorded; the next run resumes it.
+    /// </summary>
+    public DateTimeOffset? Deadline { get; set; }
+
     /// <summary>How often a long step (backfill batches, index builds) reports percent done, rate and time left.</summary>
     public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromSeconds(2);
 }
