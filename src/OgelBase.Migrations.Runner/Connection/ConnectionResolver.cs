@@ -23,6 +23,13 @@ public static class ConnectionResolver
 #pragma warning disable CS0618
         builder.ServerCompatibilityMode = ServerCompatibilityMode.NoTypeLoading;
 #pragma warning restore CS0618
+
+        // GSS encryption only when the URL's gssencmode or a key=value string asks: Npgsql's Prefer loads libgssapi_krb5, absent from the image, and logged its failure on every connect.
+        if (!builder.ShouldSerialize("GSS Encryption Mode"))
+        {
+            builder.GssEncryptionMode = GssEncryptionMode.Disable;
+        }
+
         return builder;
     }
 
