@@ -1,8 +1,10 @@
+using Npgsql;
+using OgelBase.Migrations.Runner.Engine;
 using OgelBase.Migrations.Tests.Support;
 
 namespace OgelBase.Migrations.Tests.Failure;
 
-/// <summary>Deploys that overlap: runners queue on the migration lock; none fails, none applies a version twice.</summary>
+/// <summary>Deploys that overlap: runners queue on the migration lock (shown, not assumed); none fails, none applies a version twice.</summary>
 [NonParallelizable] // its subject is timing (signals, lock waits, concurrent processes, online DDL under load): it runs alone
 public sealed class ConcurrencyTests
 {
@@ -16,16 +18,43 @@ public sealed class ConcurrencyTests
             INSERT INTO platform.organization_members (organization_id, user_id, role) VALUES ('00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-000000000001', 'owner');
             """);
 
+        // The starting gate: the test holds the migration lock until all five runs are polling for it, so they race from
+        // the same moment instead of from wherever their start-up happened to leave them (five processes started at
+        // once can still reach the lock one after another, each after the previous one finished: no race at all).
+        await using var gate = await db.OpenAsync();
+        await LockAsync(gate, "pg_advisory_lock");
+
         var environment = new Dictionary<string, string?> { ["DATABASE_URL"] = db.Url };
         string[][] commands = [["migrate", "up"], ["rollback", "6"], ["migrate", "up"], ["rollback", "6"], ["migrate", "up"]];
         var runners = commands.Select(args => RunnerProcess.Start(environment, args)).ToList();
         try
         {
-            var results = await Task.WhenAll(runners.Select(r => r.WaitAsync(TimeSpan.FromMinutes(5))));
+            var lockSessions = await WaitForLockPollersAsync(db, runners.Count, TimeSpan.FromSeconds(60));
+            Assert.That(lockSessions, Has.Count.EqualTo(runners.Count), "the premise: every run reached the migration lock and found it held");
+
+            using var stopSampling = new CancellationTokenSource();
+            var queued = SampleQueuedAsync(db, lockSessions, stopSampling.Token);
+            await LockAsync(gate, "pg_advisory_unlock");
+            CliResult[] results;
+            try
+            {
+                results = await Task.WhenAll(runners.Select(r => r.WaitAsync(TimeSpan.FromMinutes(5))));
+            }
+            finally
+            {
+                await stopSampling.CancelAsync();
+            }
+
             foreach (var result in results)
             {
                 Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
+                Assert.That(result.Stderr, Does.Contain("waiting for the migration lock"), $"every run waited for the lock and said so: {result}");
             }
+
+            // After the gate opened: one run held the lock while another run's lock session was still polling for it.
+            var samples = await queued;
+            TestContext.Out.WriteLine($"{samples} samples saw a run waiting while another run held the migration lock");
+            Assert.That(samples, Is.GreaterThanOrEqualTo(1), "the premise: the runs queued on each other, not only on the gate");
         }
         finally
         {
@@ -42,6 +71,78 @@ public sealed class ConcurrencyTests
         var up = await db.RunAsync("migrate", "up");
         Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
         Assert.That(await db.ScalarAsync<string>("SELECT active_org_id::text FROM platform.users"), Is.EqualTo("00000000-0000-0000-0000-0000000000a1"));
+    }
+
+    private static async Task LockAsync(NpgsqlConnection connection, string function)
+    {
+        await using var command = new NpgsqlCommand($"SELECT {function}(@space, @key)", connection);
+        command.Parameters.AddWithValue("space", MigrationLock.KeySpace);
+        command.Parameters.AddWithValue("key", MigrationLock.Key);
+        await command.ExecuteScalarAsync();
+    }
+
+    /// <summary>The backend pids of the runs' lock sessions, once <paramref name="count"/> of them have polled pg_try_advisory_lock.</summary>
+    private static async Task<HashSet<int>> WaitForLockPollersAsync(TestDatabase db, int count, TimeSpan timeout)
+    {
+        var pids = new HashSet<int>();
+        var deadline = DateTime.UtcNow + timeout;
+        await using var connection = await db.OpenAsync();
+        while (pids.Count < count && DateTime.UtcNow < deadline)
+        {
+            await using var command = new NpgsqlCommand(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name LIKE 'ogelbase-migrate%' AND query LIKE '%pg_try_advisory_lock%'",
+                connection);
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                pids.Add(reader.GetInt32(0));
+            }
+
+            await Task.Delay(20);
+        }
+
+        return pids;
+    }
+
+    /// <summary>
+    /// Samples, until cancelled, whether one of the runs' lock sessions holds the migration lock while another of them
+    /// is still waiting for it (alive, not holding it, not releasing it); returns how many samples saw that.
+    /// </summary>
+    private static async Task<int> SampleQueuedAsync(TestDatabase db, IReadOnlySet<int> lockSessions, CancellationToken stop)
+    {
+        var seen = 0;
+        await using var connection = await db.OpenAsync();
+        while (!stop.IsCancellationRequested)
+        {
+            await using var command = new NpgsqlCommand(
+                """
+                WITH holder AS (
+                  SELECT l.pid FROM pg_locks l
+                  WHERE l.locktype = 'advisory' AND l.granted AND l.classid = @space::oid AND l.objid = @key::oid
+                    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+                SELECT EXISTS (SELECT 1 FROM holder WHERE pid = ANY(@runs))
+                   AND EXISTS (SELECT 1 FROM pg_stat_activity a
+                               WHERE a.pid = ANY(@runs) AND a.pid NOT IN (SELECT pid FROM holder) AND a.query NOT LIKE '%pg_advisory_unlock%')
+                """, connection);
+            command.Parameters.AddWithValue("space", (long)MigrationLock.KeySpace);
+            command.Parameters.AddWithValue("key", (long)MigrationLock.Key);
+            command.Parameters.AddWithValue("runs", lockSessions.ToArray());
+            if ((bool)(await command.ExecuteScalarAsync(CancellationToken.None))!)
+            {
+                seen++;
+            }
+
+            try
+            {
+                await Task.Delay(20, stop);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+
+        return seen;
     }
 
     [Test]
