@@ -5,46 +5,55 @@ using System.Net.Sockets;
 namespace OgelBase.Migrations.Bench;
 
 /// <summary>
-/// A PostgreSQL cluster of its own for one benchmark run when no --server-url is given: initdb + pg_ctl from the
-/// local server binaries (as the postgres OS user when run as root) on a free loopback port, removed at the end.
-/// The minimum of tests/.../Support/PostgresServer.cs, but with production-like durability (fsync and
-/// synchronous_commit stay on, unlike the test cluster) so commit latency under load is what a real server shows,
-/// and with enough WAL and buffers that loading a million users does not force checkpoints into the measurement.
+/// A PostgreSQL cluster of its own, removed when disposed: initdb + pg_ctl from local server binaries (as the postgres
+/// OS user when run as root) on a free loopback port, with password authentication. The one starter in C#: the
+/// benchmark's (<see cref="Start(TextWriter)"/>) and the tests' (tests/.../Support/PostgresServer.cs) differ only in
+/// their settings, directory and how they stop.
 /// </summary>
 public sealed class ThrowawayServer : IDisposable
 {
-    private readonly string _directory;
     private readonly string _pgCtl;
-    private readonly string _clusterDirectory;
+    private readonly string _stopMode;
     private readonly bool _runAsPostgres;
     private bool _stopped;
 
-    private ThrowawayServer(string directory, string pgCtl, string clusterDirectory, bool runAsPostgres, string url, string version)
+    private ThrowawayServer(string directory, string pgCtl, string stopMode, bool runAsPostgres, int port, string password) =>
+        (Directory, _pgCtl, _stopMode, _runAsPostgres, Port, Password) = (directory, pgCtl, stopMode, runAsPostgres, port, password);
+
+    /// <summary>Holds the cluster (data/), its log and its socket; deleted on <see cref="Dispose"/>.</summary>
+    public string Directory { get; }
+
+    public int Port { get; }
+
+    /// <summary>The password of the superuser postgres.</summary>
+    public string Password { get; }
+
+    public string Url => $"postgres://postgres:{Password}@127.0.0.1:{Port}/postgres";
+
+    public string LogFile => Path.Combine(Directory, "server.log");
+
+    /// <summary>
+    /// The benchmark's cluster: production-like durability (fsync and synchronous_commit stay on, unlike the tests'
+    /// cluster) so commit latency under load is what a real server shows, and enough WAL and buffers that loading a
+    /// million users does not force checkpoints into the measurement.
+    /// </summary>
+    public static ThrowawayServer Start(TextWriter log) =>
+        Start(FindServerBinaries() ?? throw new InvalidOperationException("no PostgreSQL server binaries (initdb, pg_ctl) on PATH or under /usr/lib/postgresql; install them or pass --server-url"),
+            Path.GetTempPath(), "ogelbase-bench-pg-", "b3nch-", "fast", log,
+            "-c shared_buffers=1GB", "-c max_wal_size=8GB", "-c checkpoint_timeout=30min",
+            "-c maintenance_work_mem=256MB", "-c work_mem=16MB", "-c max_connections=200",
+            "-c log_checkpoints=on", "-c log_autovacuum_min_duration=0", "-c log_lock_waits=on", "-c log_line_prefix='%m [%p] '");
+
+    /// <param name="root">Where the cluster's directory (<paramref name="prefix"/> and a random suffix) is made.</param>
+    /// <param name="stopMode">pg_ctl's shutdown mode on <see cref="Dispose"/>: fast, or immediate when nothing need be kept.</param>
+    /// <param name="settings">Server options after the port, address and socket directory, e.g. "-c fsync=off".</param>
+    public static ThrowawayServer Start(string bin, string root, string prefix, string passwordPrefix, string stopMode, TextWriter? log, params string[] settings)
     {
-        _directory = directory;
-        _pgCtl = pgCtl;
-        _clusterDirectory = clusterDirectory;
-        _runAsPostgres = runAsPostgres;
-        Url = url;
-        Version = version;
-    }
-
-    public string Url { get; }
-
-    public string LogFile => Path.Combine(_directory, "server.log");
-
-    /// <summary>What <c>postgres --version</c> printed, for the report.</summary>
-    public string Version { get; }
-
-    public static ThrowawayServer Start(TextWriter log)
-    {
-        var bin = FindServerBinaries()
-            ?? throw new InvalidOperationException("no PostgreSQL server binaries (initdb, pg_ctl) on PATH or under /usr/lib/postgresql; install them or pass --server-url");
         var runAsPostgres = Environment.UserName == "root";
-        var directory = Path.Combine(Path.GetTempPath(), "ogelbase-bench-pg-" + Guid.NewGuid().ToString("N")[..12]);
+        var directory = Path.Combine(root, prefix + Guid.NewGuid().ToString("N")[..12]);
         var cluster = Path.Combine(directory, "data");
-        Directory.CreateDirectory(directory);
-        var password = "b3nch-" + Guid.NewGuid().ToString("N");
+        System.IO.Directory.CreateDirectory(directory);
+        var password = passwordPrefix + Guid.NewGuid().ToString("N");
         var passwordFile = Path.Combine(directory, "pwfile");
         File.WriteAllText(passwordFile, password + "\n");
         if (runAsPostgres)
@@ -54,18 +63,13 @@ public sealed class ThrowawayServer : IDisposable
         }
 
         var port = FreeLoopbackPort();
-        log.WriteLine($"starting a throwaway PostgreSQL cluster on 127.0.0.1:{port} ({cluster})");
+        log?.WriteLine($"starting a throwaway PostgreSQL cluster on 127.0.0.1:{port} ({cluster})");
         Run(Path.Combine(bin, "initdb"),
             ["-D", cluster, "-U", "postgres", "--auth=scram-sha-256", "--pwfile=" + passwordFile, "-E", "UTF8", "--no-locale", "--no-sync"], runAsPostgres);
         var pgCtl = Path.Combine(bin, "pg_ctl");
-        var settings = string.Join(' ',
-            $"-p {port}", "-c listen_addresses=127.0.0.1", $"-k {directory}",
-            "-c shared_buffers=1GB", "-c max_wal_size=8GB", "-c checkpoint_timeout=30min",
-            "-c maintenance_work_mem=256MB", "-c work_mem=16MB", "-c max_connections=200",
-            "-c log_checkpoints=on", "-c log_autovacuum_min_duration=0", "-c log_lock_waits=on", "-c log_line_prefix='%m [%p] '");
-        Run(pgCtl, ["-D", cluster, "-o", settings, "-l", Path.Combine(directory, "server.log"), "-w", "-t", "60", "start"], runAsPostgres);
-        var version = Run(Path.Combine(bin, "postgres"), ["--version"], runAs: false).Trim();
-        return new ThrowawayServer(directory, pgCtl, cluster, runAsPostgres, $"postgres://postgres:{password}@127.0.0.1:{port}/postgres", version);
+        var options = string.Join(' ', [$"-p {port}", "-c listen_addresses=127.0.0.1", $"-k {directory}", .. settings]);
+        Run(pgCtl, ["-D", cluster, "-o", options, "-l", Path.Combine(directory, "server.log"), "-w", "-t", "60", "start"], runAsPostgres);
+        return new ThrowawayServer(directory, pgCtl, stopMode, runAsPostgres, port, password);
     }
 
     public void Dispose()
@@ -76,10 +80,10 @@ public sealed class ThrowawayServer : IDisposable
         }
 
         _stopped = true;
-        Run(_pgCtl, ["-D", _clusterDirectory, "-m", "fast", "-w", "stop"], _runAsPostgres, throwOnError: false);
+        Run(_pgCtl, ["-D", Path.Combine(Directory, "data"), "-m", _stopMode, "-w", "stop"], _runAsPostgres, throwOnError: false);
         try
         {
-            Directory.Delete(_directory, recursive: true);
+            System.IO.Directory.Delete(Directory, recursive: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -87,20 +91,21 @@ public sealed class ThrowawayServer : IDisposable
         }
     }
 
-    private static string? FindServerBinaries()
+    /// <summary>The first directory on PATH with initdb and pg_ctl, else the newest under /usr/lib/postgresql.</summary>
+    public static string? FindServerBinaries()
     {
         foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
         {
-            if (File.Exists(Path.Combine(dir, "initdb")) && File.Exists(Path.Combine(dir, "pg_ctl")) && File.Exists(Path.Combine(dir, "postgres")))
+            if (File.Exists(Path.Combine(dir, "initdb")) && File.Exists(Path.Combine(dir, "pg_ctl")))
             {
                 return dir;
             }
         }
 
         const string debianRoot = "/usr/lib/postgresql";
-        return !Directory.Exists(debianRoot)
+        return !System.IO.Directory.Exists(debianRoot)
             ? null
-            : Directory.GetDirectories(debianRoot)
+            : System.IO.Directory.GetDirectories(debianRoot)
                 .Select(d => Path.Combine(d, "bin"))
                 .Where(d => File.Exists(Path.Combine(d, "initdb")))
                 .OrderByDescending(d => int.TryParse(Path.GetFileName(Path.GetDirectoryName(d)), out var v) ? v : 0)
@@ -114,23 +119,10 @@ public sealed class ThrowawayServer : IDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static string Run(string file, IReadOnlyList<string> args, bool runAs, bool throwOnError = true)
+    private static void Run(string file, IReadOnlyList<string> args, bool runAs, bool throwOnError = true)
     {
-        var start = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        if (runAs)
-        {
-            start.FileName = "runuser";
-            foreach (var a in new[] { "-u", "postgres", "--", file })
-            {
-                start.ArgumentList.Add(a);
-            }
-        }
-        else
-        {
-            start.FileName = file;
-        }
-
-        foreach (var arg in args)
+        var start = new ProcessStartInfo { FileName = runAs ? "runuser" : file, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in (runAs ? ["-u", "postgres", "--", file] : Array.Empty<string>()).Concat(args))
         {
             start.ArgumentList.Add(arg);
         }
@@ -143,7 +135,5 @@ public sealed class ThrowawayServer : IDisposable
         {
             throw new InvalidOperationException($"{Path.GetFileName(file)} exited {process.ExitCode}: {stderr.Result}{stdout.Result}");
         }
-
-        return stdout.Result;
     }
 }

@@ -32,14 +32,20 @@ public static class RunnerApp
             VerifyCommand.Create(console),
         };
 
-        // Before parsing: a usage error, too, comes out in the format the platform's log explorer indexes.
-        if (console.ConfigureFormat(args) is { } formatError)
+        // Declared once for every verb, and read before the parse errors: a usage error, too, comes out in the format the platform's log explorer indexes.
+        var logFormat = new Option<string>("--log-format")
+        {
+            Description = $"How log lines on stderr are written: text (default) or json (one object per line with time, level, message and fields). Environment: {RunnerConsole.FormatVariable}.",
+            Recursive = true,
+        };
+        root.Options.Add(logFormat);
+        var parse = root.Parse(args);
+        if (console.ConfigureFormat(parse.GetResult(logFormat)?.Tokens is [.., var last] ? last.Value : null) is { } formatError)
         {
             console.Fail(formatError);
             return ExitCodes.Usage;
         }
 
-        var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
             console.Fail($"{MigrationSession.OneLine(parse.Errors[0].Message)} (see --help)");

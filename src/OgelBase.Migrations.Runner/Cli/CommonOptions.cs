@@ -57,11 +57,6 @@ public sealed class CommonOptions(Action<IServiceCollection>? configureServices 
         DefaultValueFactory = _ => 0.25,
     };
 
-    public Option<string> LogFormat { get; } = new("--log-format")
-    {
-        Description = "How log lines on stderr are written: text (default) or json (one object per line with time, level, message and fields). Environment: OGELBASE_LOG_FORMAT.",
-    };
-
     public Option<double> ProgressInterval { get; } = new("--progress-interval")
     {
         Description = "Seconds between progress lines of long steps (backfill batches, index builds): percent, rows/s, estimated time remaining.",
@@ -83,7 +78,6 @@ public sealed class CommonOptions(Action<IServiceCollection>? configureServices 
         command.Options.Add(OnlineAttempts);
         command.Options.Add(BatchSize);
         command.Options.Add(BackfillPause);
-        command.Options.Add(LogFormat);
         command.Options.Add(ProgressInterval);
         command.Options.Add(Verbose);
     }

@@ -87,6 +87,7 @@ public sealed class FluentMigratorHost : IDisposable
         string connectionString, bool preview, ILoggerProvider logs) =>
         services
             .AddSingleton(online)
+            .AddSingleton<IOnlineSessions, OnlineSessions>()
             .AddSingleton(seeds)
             .AddLogging(logging =>
             {

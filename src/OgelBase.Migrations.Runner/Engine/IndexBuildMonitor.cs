@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using OgelBase.Migrations.Infrastructure;
 
-namespace OgelBase.Migrations.Infrastructure;
+namespace OgelBase.Migrations.Runner.Engine;
 
 /// <summary>
 /// Watches a CREATE INDEX CONCURRENTLY of one session from a second connection while it runs: its phase and

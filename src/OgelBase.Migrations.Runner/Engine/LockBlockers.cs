@@ -1,8 +1,9 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Npgsql;
+using OgelBase.Migrations.Infrastructure;
 
-namespace OgelBase.Migrations.Infrastructure;
+namespace OgelBase.Migrations.Runner.Engine;
 
 /// <summary>A session that blocks another one's lock request, as the operator needs it to go and find it.</summary>
 public sealed record Blocker(int Pid, string Application, string State, TimeSpan? TransactionAge, string Query)

@@ -13,7 +13,7 @@ namespace OgelBase.Migrations.Runner.Engine;
 /// </summary>
 public sealed class MigrationLock : IAsyncDisposable
 {
-    // 'ogel' and 'base' as int32: shows up in pg_locks as classid/objid.
+    // 'ogel' and 'base' as int32: shows up in pg_locks as classid/objid (how the tests see the lock).
     public const int KeySpace = 0x6F67656C;
     public const int Key = 0x62617365;
 
@@ -44,10 +44,8 @@ public sealed class MigrationLock : IAsyncDisposable
             var poll = TimeSpan.FromMilliseconds(100);
             while (true)
             {
-                await using (var command = new NpgsqlCommand("SELECT pg_try_advisory_lock(@space, @key)", connection))
+                await using (var command = new NpgsqlCommand($"SELECT pg_try_advisory_lock({KeySpace}, {Key})", connection))
                 {
-                    command.Parameters.AddWithValue("space", KeySpace);
-                    command.Parameters.AddWithValue("key", Key);
                     if ((bool)(await command.ExecuteScalarAsync(cancellationToken))!)
                     {
                         if (clock.Elapsed > TimeSpan.FromSeconds(1))
@@ -84,36 +82,13 @@ public sealed class MigrationLock : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// A condition true while some session holds the lock on the current database; give it <see cref="AddKeyParameters"/>.
-    /// </summary>
-    public const string HeldCondition =
-        "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = @space::oid AND objid = @key::oid AND granted)";
-
-    /// <summary>The lock's key as the parameters <see cref="HeldCondition"/> names (@space, @key).</summary>
-    public static void AddKeyParameters(NpgsqlCommand command)
-    {
-        command.Parameters.AddWithValue("space", (long)KeySpace);
-        command.Parameters.AddWithValue("key", (long)Key);
-    }
-
-    /// <summary>True when some session holds the lock on this database: how the tests see that no run left it behind.</summary>
-    public static async Task<bool> IsHeldAsync(NpgsqlConnection connection)
-    {
-        await using var command = new NpgsqlCommand($"SELECT {HeldCondition}", connection);
-        AddKeyParameters(command);
-        return (bool)(await command.ExecuteScalarAsync())!;
-    }
-
     public async ValueTask DisposeAsync()
     {
         try
         {
             if (_connection.State == System.Data.ConnectionState.Open)
             {
-                await using var command = new NpgsqlCommand("SELECT pg_advisory_unlock(@space, @key)", _connection);
-                command.Parameters.AddWithValue("space", KeySpace);
-                command.Parameters.AddWithValue("key", Key);
+                await using var command = new NpgsqlCommand($"SELECT pg_advisory_unlock({KeySpace}, {Key})", _connection);
                 await command.ExecuteScalarAsync();
             }
         }
@@ -135,14 +110,12 @@ public sealed class MigrationLock : IAsyncDisposable
         try
         {
             await using var command = new NpgsqlCommand(
-                """
+                $"""
                 SELECT l.pid FROM pg_locks l
-                WHERE l.locktype = 'advisory' AND l.classid = @space::oid AND l.objid = @key::oid AND l.granted
+                WHERE l.locktype = 'advisory' AND l.classid = {KeySpace} AND l.objid = {Key} AND l.granted
                   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                 LIMIT 1
                 """, connection);
-            command.Parameters.AddWithValue("space", (long)KeySpace);
-            command.Parameters.AddWithValue("key", (long)Key);
             if (await command.ExecuteScalarAsync() is not int pid)
             {
                 return [];

@@ -41,10 +41,12 @@ public sealed class MigrationSession : IAsyncDisposable
 
     public FluentMigratorHost Host => _host;
 
-    /// <param name="guardVerb">When set, refuse (before creating anything) a database migrated by hand and never baselined.</param>
-    /// <param name="allowChanged">Applied versions whose recorded checksum may differ from this build's (the new one is recorded); any other difference refuses the run.</param>
-    public static async Task<MigrationSession> OpenAsync(RunSettings settings, RunnerConsole console, IEnumerable<long> includes, CancellationToken cancellationToken,
-        string? guardVerb = null, IReadOnlySet<long>? allowChanged = null)
+    /// <summary>
+    /// Takes the migration lock and reads the applied versions under it, once: the plan is made from <see cref="Applied"/>.
+    /// Creates nothing, so a verb can still refuse (<see cref="VersionStore.RefuseUnrecordedSchemaAsync"/>, preconditions)
+    /// and change nothing; <see cref="PrepareAsync"/> then creates the tool's tables.
+    /// </summary>
+    public static async Task<MigrationSession> OpenAsync(RunSettings settings, RunnerConsole console, IEnumerable<long> includes, CancellationToken cancellationToken)
     {
         var host = FluentMigratorHost.Create(settings, console, includes, preview: false);
         MigrationLock? migrationLock = null;
@@ -52,18 +54,6 @@ public sealed class MigrationSession : IAsyncDisposable
         {
             migrationLock = await MigrationLock.AcquireAsync(settings, console, () => OpenMigrationSession(host, settings), cancellationToken);
             var applied = await VersionStore.ReadAsync(migrationLock.Connection, cancellationToken);
-            if (guardVerb is not null && applied.Count == 0)
-            {
-                await GuardAgainstUnrecordedSchemaAsync(migrationLock.Connection, guardVerb, cancellationToken);
-            }
-
-            await VersionStore.EnsureSchemaAsync(migrationLock.Connection, cancellationToken);
-            if (guardVerb is not null)
-            {
-                await ChecksumGuard.CheckAsync(migrationLock.Connection, console, applied, allowChanged ?? new HashSet<long>(), guardVerb, cancellationToken);
-                applied = await VersionStore.ReadAsync(migrationLock.Connection, cancellationToken);
-            }
-
             return new MigrationSession(settings, console, migrationLock, host, applied, cancellationToken);
         }
         catch
@@ -79,6 +69,16 @@ public sealed class MigrationSession : IAsyncDisposable
     }
 
     /// <summary>
+    /// Once every check that may refuse has passed: creates (or completes) the tool's tables and holds the applied
+    /// history to this build's checksums (<see cref="ChecksumGuard"/>), refusing a changed one not in <paramref name="allowChanged"/>.
+    /// </summary>
+    public async Task PrepareAsync(string verb, IReadOnlySet<long>? allowChanged = null)
+    {
+        await VersionStore.EnsureSchemaAsync(Connection, _cancellationToken);
+        await ChecksumGuard.CheckAsync(Connection, _console, Applied, allowChanged ?? new HashSet<long>(), verb, _cancellationToken);
+    }
+
+    /// <summary>
     /// The migration session, opened next to the lock session (FluentMigrator opens it synchronously and once): a failure
     /// here is the same one-line connection error as the lock session's.
     /// </summary>
@@ -91,18 +91,6 @@ public sealed class MigrationSession : IAsyncDisposable
         catch (Exception e) when (e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
         {
             throw new RunnerException(FailureKind.Unavailable, $"cannot connect to {settings.Target} (migration session): {Database.Classify(e).Reason}");
-        }
-    }
-
-    /// <summary>Refuses to act on a database that was migrated by hand and never baselined.</summary>
-    private static async Task GuardAgainstUnrecordedSchemaAsync(NpgsqlConnection connection, string verb, CancellationToken cancellationToken)
-    {
-        var objects = await VersionStore.CountPlatformObjectsAsync(connection, cancellationToken);
-        if (objects > 0)
-        {
-            throw new RunnerException(FailureKind.Failed,
-                $"{verb} refused: schema platform already holds {objects} objects but no migration is recorded in {VersionStore.QualifiedTable}; " +
-                "this database was migrated by hand. Run 'baseline --dry-run', then 'baseline', to record what it has. Nothing was changed.");
         }
     }
 

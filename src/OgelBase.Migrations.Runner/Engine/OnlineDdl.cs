@@ -2,8 +2,9 @@ using System.Data;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using OgelBase.Migrations.Infrastructure;
 
-namespace OgelBase.Migrations.Infrastructure;
+namespace OgelBase.Migrations.Runner.Engine;
 
 /// <summary>One batch of a keyset loop: the last key it covered (null when the range was empty), rows scanned, rows changed.</summary>
 public readonly record struct BatchResult(Guid? LastKey, long Scanned, long Changed);
@@ -22,7 +23,7 @@ public readonly record struct BatchResult(Guid? LastKey, long Scanned, long Chan
 /// either commits or is rolled back before the pause, every retry is logged, and the final failure names
 /// the step.
 /// </remarks>
-public sealed class OnlineDdl
+public sealed class OnlineDdl : IOnlineSession
 {
     /// <summary>
     /// A batch of <see cref="Batches"/> has committed. Debug level, which the runner does not show; a test host that
@@ -58,7 +59,7 @@ public sealed class OnlineDdl
     /// One statement of an online migration: the runner sends every <c>Execute.Sql</c> of a migration declared
     /// <c>TransactionBehavior.None</c> here, so the migration states its SQL as it is and the mechanics live in one
     /// place. An ordinary statement runs as one short transaction under <see cref="OnlineDdlOptions.LockTimeout"/>,
-    /// retried on 55P03/40P01 like <see cref="LockedStep"/>. CREATE/DROP INDEX CONCURRENTLY runs as a top-level
+    /// retried on 55P03/40P01 with jittered backoff. CREATE/DROP INDEX CONCURRENTLY runs as a top-level
     /// statement under the session lock_timeout (its SHARE UPDATE EXCLUSIVE lock blocks no reads or writes, while its
     /// waits for older transactions count against lock_timeout, and at 50 ms it would fail on any ordinary
     /// transaction), and before each attempt of a concurrent build an INVALID leftover of that index is dropped:
@@ -133,49 +134,20 @@ public sealed class OnlineDdl
     }
 
     /// <summary>
-    /// DDL that takes a strong table lock. Each attempt is one transaction with <c>lock_timeout</c> set to
-    /// <see cref="OnlineDdlOptions.LockTimeout"/>, so nobody queues behind it for longer than that. When
-    /// <paramref name="doneWhenSql"/> (a boolean SQL expression) is true the step is already done and takes no lock at all.
-    /// Returns false when it was already done.
-    /// </summary>
-    public bool LockedStep(string step, string? doneWhenSql, params string[] statements)
-    {
-        var ran = WithRetry(step, LockTimeoutLimit, () =>
-        {
-            using var transaction = _connection.BeginTransaction();
-            SetLocalLockTimeout(transaction);
-            if (doneWhenSql is not null && Scalar<bool>($"SELECT ({doneWhenSql})", transaction))
-            {
-                transaction.Commit();
-                return false;
-            }
-
-            foreach (var statement in statements)
-            {
-                Execute(statement, transaction);
-            }
-
-            transaction.Commit();
-            return true;
-        });
-        _logger.LogInformation(ran ? $"{step}: done" : $"{step}: already in place, skipped");
-        return ran;
-    }
-
-    /// <summary>
     /// A keyset loop. <paramref name="batchSql"/> is told whether there is an @after key (not on the first batch)
     /// and is run with @after (the last key of the previous batch) and @batch_size, each batch in its own short
     /// transaction, until a batch covers no row. It must return one row: the last key it covered (uuid, NULL if
     /// none), rows scanned, rows changed. Progress is logged at most every ~2 s, plus a final line; each committed
     /// batch is also logged at Debug level as <see cref="BatchCommitted"/>.
     /// </summary>
-    public (long Scanned, long Changed) Batches(string step, long total, Func<bool, string> batchSql)
+    public (long Scanned, long Changed) Batches(string step, long total, Func<bool, string> batchSql, double batchShare = 1)
     {
+        var batchSize = Math.Max(1, (int)(_options.BatchSize * batchShare));
         var clock = Stopwatch.StartNew();
         var lastReport = TimeSpan.Zero;
         Guid? after = null;
         long scanned = 0, changed = 0;
-        _logger.Info($"{step}: {total} rows to go through, {_options.BatchSize} per batch", ("step", step), ("total", total), ("batch_size", _options.BatchSize));
+        _logger.Info($"{step}: {total} rows to go through, {batchSize} per batch", ("step", step), ("total", total), ("batch_size", batchSize));
         while (true)
         {
             var batchClock = Stopwatch.StartNew();
@@ -189,7 +161,7 @@ public sealed class OnlineDdl
                     command.Parameters.AddWithValue("after", key);
                 }
 
-                command.Parameters.AddWithValue("batch_size", _options.BatchSize);
+                command.Parameters.AddWithValue("batch_size", batchSize);
                 BatchResult row;
                 using (var reader = command.ExecuteReader())
                 {
@@ -251,7 +223,21 @@ public sealed class OnlineDdl
         return value is null or DBNull ? default! : (T)value;
     }
 
-    public void Execute(string sql, NpgsqlTransaction? transaction = null)
+    T IOnlineSession.Scalar<T>(string sql, params (string Name, object? Value)[] parameters) => Scalar<T>(ReadOnly(sql), null, parameters);
+
+    (long Scanned, long Changed) IOnlineSession.Backfill(string name, long total, Func<bool, string> batchSql, double batchShare)
+    {
+        ReadOnly(batchSql(false));
+        return Batches(name, total, batchSql, batchShare);
+    }
+
+    // A code step reads and backfills; its DDL goes through Execute.Sql, where the runner sees it and runs it online.
+    private static string ReadOnly(string sql) =>
+        sql.TrimStart() is var text && (text.StartsWith("SELECT", StringComparison.OrdinalIgnoreCase) || text.StartsWith("WITH", StringComparison.OrdinalIgnoreCase))
+            ? sql
+            : throw new InvalidOperationException($"a code step may only read (SELECT or WITH); write DDL as Execute.Sql: {MigrationSession.OneLine(sql, 120)}");
+
+    private void Execute(string sql, NpgsqlTransaction? transaction = null)
     {
         using var command = new NpgsqlCommand(sql, _connection, transaction);
         command.ExecuteNonQuery();

@@ -1,4 +1,6 @@
-namespace OgelBase.Migrations.Infrastructure;
+using OgelBase.Migrations.Infrastructure;
+
+namespace OgelBase.Migrations.Runner.Engine;
 
 /// <summary>
 /// Knobs for migrations that run outside one transaction to stay online (e.g. 008). The runner

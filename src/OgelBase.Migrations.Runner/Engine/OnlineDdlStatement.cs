@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace OgelBase.Migrations.Infrastructure;
+namespace OgelBase.Migrations.Runner.Engine;
 
 /// <summary>
 /// What <see cref="OnlineDdl.Run"/> reads from the text of one statement of an online migration: the label its log

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace OgelBase.Migrations.Infrastructure;
+namespace OgelBase.Migrations.Runner.Engine;
 
 /// <summary>
 /// How far a long step is and how long it still needs, worded the way operators know from GitLab's batched

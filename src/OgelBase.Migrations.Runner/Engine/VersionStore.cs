@@ -84,18 +84,27 @@ public static class VersionStore
     }
 
     /// <summary>
-    /// What schema <c>platform</c> holds, when no version is recorded: a database built by hand (production)
-    /// must be baselined before this tool may touch it.
+    /// Refuses to act on a database migrated by hand and never baselined (production): no version is recorded, yet
+    /// schema <c>platform</c> holds objects. Every verb but <c>baseline</c> asks before it changes, or previews, anything.
     /// </summary>
-    public static async Task<int> CountPlatformObjectsAsync(NpgsqlConnection connection, CancellationToken cancellationToken = default)
+    public static async Task RefuseUnrecordedSchemaAsync(NpgsqlConnection connection, IReadOnlyList<AppliedVersion> applied, string verb, CancellationToken cancellationToken)
     {
+        if (applied.Count > 0)
+        {
+            return;
+        }
+
         await using var command = new NpgsqlCommand(
             """
             SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = n.oid) + (SELECT count(*) FROM pg_proc WHERE pronamespace = n.oid)
             FROM pg_namespace n WHERE n.nspname = @schema
             """, connection);
         command.Parameters.AddWithValue("schema", Platform.Schema);
-        var value = await command.ExecuteScalarAsync(cancellationToken);
-        return value is null or DBNull ? 0 : Convert.ToInt32(value, System.Globalization.CultureInfo.InvariantCulture);
+        if (await command.ExecuteScalarAsync(cancellationToken) is long objects and > 0)
+        {
+            throw new RunnerException(FailureKind.Failed,
+                $"{verb} refused: schema platform already holds {objects} objects but no migration is recorded in {QualifiedTable}; " +
+                "this database was migrated by hand. Run 'baseline --dry-run', then 'baseline', to record what it has. Nothing was changed.");
+        }
     }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using OgelBase.Migrations.Infrastructure;
+using OgelBase.Migrations.Runner.Engine;
 
 namespace OgelBase.Migrations.Runner;
 
@@ -35,25 +36,12 @@ public sealed class RunnerConsole(TextWriter output, TextWriter error, Func<stri
         new(Console.Out, Console.Error, System.Environment.GetEnvironmentVariable);
 
     /// <summary>
-    /// The format asked for by <c>--log-format</c> (anywhere in <paramref name="args"/>), else OGELBASE_LOG_FORMAT, else text.
-    /// Read before the command line is parsed, so even a usage error comes out in the format the platform indexes.
+    /// The format asked for by <c>--log-format</c> (<paramref name="value"/>), else OGELBASE_LOG_FORMAT, else text.
     /// Returns an error message for a value that is neither text nor json (the format then stays text).
     /// </summary>
-    public string? ConfigureFormat(IReadOnlyList<string> args)
+    public string? ConfigureFormat(string? value)
     {
-        string? value = null, source = null;
-        for (var i = 0; i < args.Count; i++)
-        {
-            if (args[i] == "--log-format" && i + 1 < args.Count)
-            {
-                (value, source) = (args[i + 1], "--log-format");
-            }
-            else if (args[i].StartsWith("--log-format=", StringComparison.Ordinal))
-            {
-                (value, source) = (args[i]["--log-format=".Length..], "--log-format");
-            }
-        }
-
+        var source = "--log-format";
         if (value is null && !string.IsNullOrWhiteSpace(Environment(FormatVariable)))
         {
             (value, source) = (Environment(FormatVariable)!, FormatVariable);

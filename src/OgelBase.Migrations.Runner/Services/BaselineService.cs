@@ -63,7 +63,8 @@ public sealed class BaselineService(RunSettings settings, RunnerConsole console)
         Print(probed);
         var versions = Decide(probed, explicitVersions);
 
-        // The session created the version table; all rows go in one transaction.
+        // Only now, refusals behind, the version table is created; all rows go in one transaction.
+        await session.PrepareAsync("baseline");
         await using (var transaction = await session.Connection.BeginTransactionAsync(cancellationToken))
         {
             foreach (var version in versions)

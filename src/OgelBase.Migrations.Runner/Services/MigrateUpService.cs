@@ -18,9 +18,7 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
         var clock = Stopwatch.StartNew();
         console.Info($"migrate up: target {settings.Target}");
 
-        var manifests = new ManifestCheck(settings.CheckManifests);
-        manifests.RequireManifests(Plan(options, new HashSet<long>()).Pending);
-        if (!manifests.Enabled)
+        if (!settings.CheckManifests)
         {
             console.Info("migrate up: --no-manifest-check: migrations are recorded without comparing the catalog with their manifests (for generating one on a throwaway database)");
         }
@@ -30,11 +28,9 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
             return await DryRunAsync(options, clock, cancellationToken);
         }
 
-        // Before the session: opening it creates the version table, and a refused run must change nothing.
-        await CheckPreconditionsAsync(options, cancellationToken);
-        await using var session = await MigrationSession.OpenAsync(settings, console, options.Include, cancellationToken, guardVerb: "migrate up", allowChanged: options.AllowChanged);
-
-        var plan = Plan(options, session.Applied.Select(a => a.Version).ToHashSet());
+        await using var session = await MigrationSession.OpenAsync(settings, console, options.Include, cancellationToken);
+        var plan = await PlanAsync(options, session.Connection, session.Applied, cancellationToken);
+        await session.PrepareAsync("migrate up", options.AllowChanged);
         if (plan.Pending.Count == 0)
         {
             console.Info($"migrate up: nothing to apply; {Formatting.Describe(session.Applied)}{HeldBackNote(plan)} ({clock.Elapsed.TotalSeconds:0.0} s)",
@@ -80,27 +76,35 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
         }
     }
 
-    internal static UpPlan Plan(MigrateUpOptions options, IReadOnlySet<long> applied)
+    /// <summary>
+    /// The plan, from the one read of the version table, and every check that may refuse it before anything is created
+    /// (a refused run changes nothing, not even the version table): a schema migrated by hand, a pending migration
+    /// without a manifest, an unmet precondition (<see cref="PreconditionAttribute"/>: what a migration needs outside this tool's schema).
+    /// </summary>
+    private async Task<UpPlan> PlanAsync(MigrateUpOptions options, NpgsqlConnection connection, IReadOnlyList<AppliedVersion> applied, CancellationToken cancellationToken)
     {
-        var target = options.To ?? long.MaxValue;
-        var candidates = KnownMigrations.All.Where(m => m.Version <= target && !applied.Contains(m.Version)).ToList();
+        await VersionStore.RefuseUnrecordedSchemaAsync(connection, applied, options.DryRun ? "migrate up --dry-run" : "migrate up", cancellationToken);
+        var candidates = KnownMigrations.All.Where(m => m.Version <= (options.To ?? long.MaxValue) && !applied.Any(a => a.Version == m.Version)).ToList();
         var heldBack = candidates.Where(m => m.OptIn is not null && !options.Include.Contains(m.Version)).ToList();
-        return new UpPlan(candidates.Except(heldBack).ToList(), heldBack);
+        var plan = new UpPlan(candidates.Except(heldBack).ToList(), heldBack);
+        new ManifestCheck(settings.CheckManifests).RequireManifests(plan.Pending);
+        foreach (var precondition in plan.Pending.SelectMany(m => m.Type.GetCustomAttributes<PreconditionAttribute>()))
+        {
+            await using var command = new NpgsqlCommand($"SELECT ({precondition.Condition})", connection);
+            if (await command.ExecuteScalarAsync(cancellationToken) is not true)
+            {
+                throw new RunnerException(FailureKind.Failed, $"migrate up refused: {precondition.Message}. Nothing was changed.");
+            }
+        }
+
+        return plan;
     }
 
     private async Task<int> DryRunAsync(MigrateUpOptions options, Stopwatch clock, CancellationToken cancellationToken)
     {
         // A dry run changes nothing, not even the version table, so it neither takes the lock nor lets FluentMigrator create anything.
         await using var connection = await Database.ConnectAsync(settings, console, "dry run", cancellationToken);
-        var appliedVersions = await VersionStore.ReadAsync(connection, cancellationToken);
-        if (appliedVersions.Count == 0 && await VersionStore.CountPlatformObjectsAsync(connection, cancellationToken) > 0)
-        {
-            throw new RunnerException(FailureKind.Failed,
-                "migrate up --dry-run: schema platform holds objects but no migration is recorded; a real run would refuse. Run 'baseline --dry-run' first.");
-        }
-
-        var plan = Plan(options, appliedVersions.Select(a => a.Version).ToHashSet());
-        await CheckPreconditionsAsync(connection, plan);
+        var plan = await PlanAsync(options, connection, await VersionStore.ReadAsync(connection, cancellationToken), cancellationToken);
         using var preview = FluentMigratorHost.Create(settings, console, options.Include, preview: true);
         var skipped = 0;
         foreach (var migration in plan.Pending)
@@ -120,42 +124,8 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
         return ExitCodes.Success;
     }
 
-    /// <summary>
-    /// Every migration about to be applied may declare what it needs outside this tool's schema
-    /// (<see cref="PreconditionAttribute"/>); one unmet precondition refuses the whole run before anything is applied.
-    /// </summary>
-    private async Task CheckPreconditionsAsync(MigrateUpOptions options, CancellationToken cancellationToken)
-    {
-        // Only a run that could apply such a migration pays for the extra connection.
-        var candidates = Plan(options, new HashSet<long>()).Pending;
-        if (!candidates.Any(m => m.Type.GetCustomAttributes<PreconditionAttribute>().Any()))
-        {
-            return;
-        }
-
-        await using var connection = await Database.ConnectAsync(settings, console, "preconditions", cancellationToken);
-        var applied = await VersionStore.ReadAsync(connection, cancellationToken);
-        await CheckPreconditionsAsync(connection, Plan(options, applied.Select(a => a.Version).ToHashSet()));
-    }
-
-    private static async Task CheckPreconditionsAsync(NpgsqlConnection connection, UpPlan plan)
-    {
-        foreach (var migration in plan.Pending)
-        {
-            foreach (var precondition in migration.Type.GetCustomAttributes<PreconditionAttribute>())
-            {
-                await using var command = new NpgsqlCommand($"SELECT ({precondition.Condition})", connection);
-                if (await command.ExecuteScalarAsync() is not true)
-                {
-                    throw new RunnerException(FailureKind.Failed, $"migrate up refused: {precondition.Message}. Nothing was changed.");
-                }
-            }
-        }
-    }
-
     private static string HeldBackNote(UpPlan plan) =>
         plan.HeldBack.Count == 0 ? "" : $"; held back (opt-in): {string.Join(", ", plan.HeldBack.Select(m => $"{m.Version:000}, use --include {m.Version} to apply it"))}";
-
 }
 
 public sealed record UpPlan(IReadOnlyList<KnownMigration> Pending, IReadOnlyList<KnownMigration> HeldBack);

@@ -24,8 +24,10 @@ public sealed class RollbackService(RunSettings settings, RunnerConsole console)
             return await DryRunAsync(options, clock, cancellationToken);
         }
 
-        await using var session = await MigrationSession.OpenAsync(settings, console, OptInVersionsApplied(), cancellationToken, guardVerb: "rollback", allowChanged: options.AllowChanged);
+        await using var session = await MigrationSession.OpenAsync(settings, console, OptInVersionsApplied(), cancellationToken);
+        await VersionStore.RefuseUnrecordedSchemaAsync(session.Connection, session.Applied, "rollback", cancellationToken);
         var plan = Plan(options, session.Applied);
+        await session.PrepareAsync("rollback", options.AllowChanged);
         if (plan.Count == 0)
         {
             console.Info($"rollback: nothing to revert; {Formatting.Describe(session.Applied)} ({clock.Elapsed.TotalSeconds:0.0} s)",
@@ -60,12 +62,7 @@ public sealed class RollbackService(RunSettings settings, RunnerConsole console)
     {
         await using var connection = await Database.ConnectAsync(settings, console, "dry run", cancellationToken);
         var applied = await VersionStore.ReadAsync(connection, cancellationToken);
-        if (applied.Count == 0 && await VersionStore.CountPlatformObjectsAsync(connection, cancellationToken) is var objects and > 0)
-        {
-            throw new RunnerException(FailureKind.Failed,
-                $"rollback --dry-run: schema platform holds {objects} objects but no migration is recorded; a real run would refuse. Run 'baseline --dry-run' first. Nothing was changed.");
-        }
-
+        await VersionStore.RefuseUnrecordedSchemaAsync(connection, applied, "rollback --dry-run", cancellationToken);
         var plan = Plan(options, applied);
         var losses = new List<string>();
         if (plan.Count > 0)

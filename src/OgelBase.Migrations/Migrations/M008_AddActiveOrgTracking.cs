@@ -37,8 +37,6 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackOverrides
     public const string NotAMemberSqlState = "OG403";
 
     public const string SavedChoicesTable = VersionTable.Schema + ".m008_saved_active_org";
-    public const string CaptureFunction = VersionTable.Schema + ".m008_capture_active_org";
-    public const string CaptureTrigger = "m008_capture_active_org";
 
     private const string Users = "platform.users";
 
@@ -50,21 +48,12 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackOverrides
     private const string ColumnExists =
         "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('platform.users') AND attname = 'active_org_id' AND NOT attisdropped)";
 
-    private const string CaptureTriggerExists =
-        $"EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('platform.users') AND tgname = '{CaptureTrigger}' AND NOT tgisinternal)";
-
-    private const string RevokeCaptureFunctionSql = $"REVOKE ALL ON FUNCTION {CaptureFunction}() FROM PUBLIC";
-    private const string CreateCaptureTriggerSql =
-        $"CREATE TRIGGER {CaptureTrigger} AFTER INSERT OR UPDATE OF active_org_id ON {Users} FOR EACH ROW EXECUTE FUNCTION {CaptureFunction}()";
-    private const string DropCaptureTriggerSql = $"DROP TRIGGER IF EXISTS {CaptureTrigger} ON {Users}";
-    private const string DropCaptureFunctionSql = $"DROP FUNCTION IF EXISTS {CaptureFunction}()";
-
-    private readonly OnlineDdlOptions _options;
+    private readonly IOnlineSessions _online;
     private readonly ILogger<M008_AddActiveOrgTracking> _logger;
 
-    public M008_AddActiveOrgTracking(OnlineDdlOptions options, ILogger<M008_AddActiveOrgTracking> logger)
+    public M008_AddActiveOrgTracking(IOnlineSessions online, ILogger<M008_AddActiveOrgTracking> logger)
     {
-        _options = options;
+        _online = online;
         _logger = logger;
     }
 
@@ -86,9 +75,9 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackOverrides
         // the time each batch holds its rows, which is the time an app UPDATE of one of them can wait.
         Execute.WithConnection((connection, transaction) =>
         {
-            var ddl = Online(connection, transaction);
-            RestoreSavedChoices(ddl);
-            Backfill(ddl);
+            var online = _online.Open(connection, transaction);
+            RestoreSavedChoices(online);
+            Backfill(online);
         }, Describe("data batched, each batch its own transaction; only NULLs filled",
             $"if {SavedChoicesTable} exists: restore each saved choice into a NULL active_org_id where the user is still a member of that organization",
             "backfill every NULL active_org_id from the membership with the earliest joined_at (NULL last, ties by organization_id)"));
@@ -125,23 +114,24 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackOverrides
         Execute.Sql("COMMENT ON FUNCTION platform.get_user_active_org(uuid) IS " + GetFunctionComment);
         Execute.Sql(PrivilegesSql);
 
-        Execute.WithConnection((connection, transaction) =>
-        {
-            var ddl = Online(connection, transaction);
-            Report(ddl);
+        Execute.WithConnection((connection, transaction) => Report(_online.Open(connection, transaction)),
+            Describe("report", "log the counts of users, of users with an active organization and of users without any membership"));
 
-            // Only now is the side table no longer needed. A capture trigger can only be left here by a rollback
-            // that was killed and then bypassed; it writes to the side table, so it has to go before the table.
-            // Checked first, so the ordinary run takes no lock on users for it.
-            if (ddl.Scalar<bool>($"SELECT {CaptureTriggerExists}"))
-            {
-                ddl.LockedStep($"drop leftover rollback trigger {CaptureTrigger}", $"NOT {CaptureTriggerExists}",
-                    DropCaptureTriggerSql, DropCaptureFunctionSql);
-            }
-
-            ddl.Execute($"DROP TABLE IF EXISTS {SavedChoicesTable}");
-        }, Describe("report, then cleanup", "log the counts of users, of users with an active organization and of users without any membership",
-            $"drop a leftover rollback trigger {CaptureTrigger} if any; DROP TABLE IF EXISTS {SavedChoicesTable}"));
+        // Only now is the side table no longer needed. A capture trigger can only be left here by a rollback that
+        // was killed and then bypassed; it writes to the side table, so it has to go before the table. Looked up
+        // first, so the ordinary run takes no lock on users for it.
+        Execute.Sql("""
+            DO $m008$
+            BEGIN
+              IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('platform.users') AND tgname = 'm008_capture_active_org' AND NOT tgisinternal) THEN
+                DROP TRIGGER m008_capture_active_org ON platform.users;
+                DROP FUNCTION IF EXISTS ogelbase_migrations.m008_capture_active_org();
+                RAISE NOTICE 'dropped the leftover rollback trigger m008_capture_active_org';
+              END IF;
+            END
+            $m008$
+            """);
+        Execute.Sql("DROP TABLE IF EXISTS ogelbase_migrations.m008_saved_active_org");
     }
 
     public override void Down()
@@ -149,19 +139,17 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackOverrides
         // The side table survives this Down on purpose (see the next Up); it lives in the tool's own schema.
         Execute.Sql("CREATE TABLE IF NOT EXISTS ogelbase_migrations.m008_saved_active_org (user_id uuid PRIMARY KEY, active_org_id uuid, saved_at timestamptz NOT NULL DEFAULT now())");
 
+        // Lossless under concurrent writes: the trigger first, so every change from here on is upserted into the
+        // side table; then the bulk copy with ON CONFLICT DO NOTHING, so a value the trigger wrote (newer than what
+        // the copy read) wins. Skipped once the column is gone: the trigger is defined on it.
+        Execute.Sql(SqlResource.Read("M008/install_capture_trigger.sql"));
+
         Execute.WithConnection((connection, transaction) =>
         {
-            var ddl = Online(connection, transaction);
-
-            // Lossless under concurrent writes: the trigger first, so every change from here on is upserted into
-            // the side table; then the bulk copy with ON CONFLICT DO NOTHING, so a value the trigger wrote (newer
-            // than what the copy read) wins. Skipped once the column is gone: the trigger is defined on it.
-            ddl.LockedStep($"install capture trigger {CaptureTrigger}", $"NOT {ColumnExists} OR {CaptureTriggerExists}",
-                CaptureFunctionSql, RevokeCaptureFunctionSql, CreateCaptureTriggerSql);
-
-            if (ddl.Scalar<bool>($"SELECT {ColumnExists}"))
+            var online = _online.Open(connection, transaction);
+            if (online.Scalar<bool>($"SELECT {ColumnExists}"))
             {
-                ddl.Batches("save active_org_id", ddl.Scalar<long>($"SELECT count(*) FROM {Users}"), hasAfter => $"""
+                online.Backfill("save active_org_id", online.Scalar<long>($"SELECT count(*) FROM {Users}"), hasAfter => $"""
                     WITH batch AS (
                       SELECT u.id, u.active_org_id FROM {Users} u {(hasAfter ? "WHERE u.id > @after" : "")} ORDER BY u.id LIMIT @batch_size
                     ), saved AS (
@@ -173,9 +161,7 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackOverrides
                     SELECT (SELECT b.id FROM batch b ORDER BY b.id DESC LIMIT 1), (SELECT count(*) FROM batch), (SELECT count(*) FROM saved)
                     """);
             }
-        }, Describe("skipped once the column is gone; the trigger under a short lock_timeout, retried on 55P03",
-            $"CREATE OR REPLACE FUNCTION {CaptureFunction}() (upserts NEW.id, NEW.active_org_id into {SavedChoicesTable})",
-            RevokeCaptureFunctionSql, CreateCaptureTriggerSql,
+        }, Describe("skipped once the column is gone",
             $"batched: INSERT INTO {SavedChoicesTable} SELECT id, active_org_id FROM {Users} WHERE active_org_id IS NOT NULL ON CONFLICT (user_id) DO NOTHING"));
 
         Execute.Sql("DROP FUNCTION IF EXISTS platform.get_user_active_org(uuid)");
@@ -192,32 +178,34 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackOverrides
 
         Execute.WithConnection((connection, transaction) =>
         {
-            var ddl = Online(connection, transaction);
-            var saved = ddl.Scalar<long>($"SELECT count(*) FROM {SavedChoicesTable} WHERE active_org_id IS NOT NULL");
-            if (saved == 0)
-            {
-                // Nothing to give back: leave no trace in the tool's schema.
-                ddl.Execute($"DROP TABLE IF EXISTS {SavedChoicesTable}");
-            }
-
+            var saved = _online.Open(connection, transaction).Scalar<long>($"SELECT count(*) FROM {SavedChoicesTable} WHERE active_org_id IS NOT NULL");
             _logger.LogInformation(saved == 0
                 ? "no user had an active organization; nothing saved"
                 : $"saved {saved} users' active organization in {SavedChoicesTable}; the next up restores them");
-        }, Describe("report", $"DROP TABLE {SavedChoicesTable} if it holds no saved choice"));
+        }, Describe("report", "count the saved choices"));
+
+        // Nothing to give back: leave no trace in the tool's schema.
+        Execute.Sql("""
+            DO $m008$
+            BEGIN
+              IF NOT EXISTS (SELECT 1 FROM ogelbase_migrations.m008_saved_active_org WHERE active_org_id IS NOT NULL) THEN
+                DROP TABLE ogelbase_migrations.m008_saved_active_org;
+              END IF;
+            END
+            $m008$
+            """);
     }
 
-    private OnlineDdl Online(IDbConnection connection, IDbTransaction? transaction) => new(connection, transaction, _options, _logger);
-
-    private static void RestoreSavedChoices(OnlineDdl ddl)
+    private static void RestoreSavedChoices(IOnlineSession online)
     {
-        if (!ddl.Scalar<bool>($"SELECT to_regclass('{SavedChoicesTable}') IS NOT NULL"))
+        if (!online.Scalar<bool>($"SELECT to_regclass('{SavedChoicesTable}') IS NOT NULL"))
         {
             return;
         }
 
         // Only into a NULL column (whatever the user chose since the column came back wins) and only where the
         // user is still a member of that organization; everyone else gets the backfill rule next.
-        ddl.Batches("restore saved active_org_id", ddl.Scalar<long>($"SELECT count(*) FROM {SavedChoicesTable}"), hasAfter => $"""
+        online.Backfill("restore saved active_org_id", online.Scalar<long>($"SELECT count(*) FROM {SavedChoicesTable}"), hasAfter => $"""
             WITH batch AS (
               SELECT s.user_id, s.active_org_id FROM {SavedChoicesTable} s {(hasAfter ? "WHERE s.user_id > @after" : "")} ORDER BY s.user_id LIMIT @batch_size
             ), last AS (
@@ -239,8 +227,8 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackOverrides
     /// organization_id. Users already set are skipped, re-checked at update time, so a choice the app writes while
     /// this runs is never overwritten.
     /// </summary>
-    private static void Backfill(OnlineDdl ddl) =>
-        ddl.Batches("backfill active_org_id", ddl.Scalar<long>($"SELECT count(*) FROM {Users}"), hasAfter => $"""
+    private static void Backfill(IOnlineSession online) =>
+        online.Backfill("backfill active_org_id", online.Scalar<long>($"SELECT count(*) FROM {Users}"), hasAfter => $"""
             WITH batch AS (
               SELECT u.id FROM {Users} u {(hasAfter ? "WHERE u.id > @after" : "")} ORDER BY u.id LIMIT @batch_size
             ), last AS (
@@ -264,11 +252,11 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackOverrides
     private static string KeyRange(string column, bool hasAfter) =>
         $"{(hasAfter ? $"AND {column} > @after " : "")}AND {column} <= (SELECT l.id FROM last l)";
 
-    private void Report(OnlineDdl ddl)
+    private void Report(IOnlineSession online)
     {
-        var users = ddl.Scalar<long>($"SELECT count(*) FROM {Users}");
-        var withActive = ddl.Scalar<long>($"SELECT count(*) FROM {Users} WHERE active_org_id IS NOT NULL");
-        var withoutMembership = ddl.Scalar<long>($"SELECT count(*) FROM {Users} u WHERE NOT EXISTS (SELECT 1 FROM platform.organization_members m WHERE m.user_id = u.id)");
+        var users = online.Scalar<long>($"SELECT count(*) FROM {Users}");
+        var withActive = online.Scalar<long>($"SELECT count(*) FROM {Users} WHERE active_org_id IS NOT NULL");
+        var withoutMembership = online.Scalar<long>($"SELECT count(*) FROM {Users} u WHERE NOT EXISTS (SELECT 1 FROM platform.organization_members m WHERE m.user_id = u.id)");
         _logger.LogInformation($"backfilled: users: {users}, with active org: {withActive}, without any membership: {withoutMembership}");
     }
 
@@ -353,23 +341,5 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackOverrides
           EXECUTE format('GRANT EXECUTE ON FUNCTION platform.get_user_active_org(uuid) TO %I', v_owner);
         END
         $privileges$
-        """;
-
-    // SECURITY DEFINER so the app role whose UPDATE fires it needs no rights on the tool's schema; the trigger
-    // exists only for the few seconds of a rollback.
-    private const string CaptureFunctionSql = $$"""
-        CREATE OR REPLACE FUNCTION {{CaptureFunction}}()
-        RETURNS trigger
-        LANGUAGE plpgsql
-        SECURITY DEFINER
-        SET search_path = pg_catalog
-        AS $function$
-        BEGIN
-          INSERT INTO {{SavedChoicesTable}} (user_id, active_org_id, saved_at)
-          VALUES (NEW.id, NEW.active_org_id, now())
-          ON CONFLICT (user_id) DO UPDATE SET active_org_id = EXCLUDED.active_org_id, saved_at = EXCLUDED.saved_at;
-          RETURN NULL;
-        END
-        $function$
         """;
 }

@@ -49,10 +49,9 @@ public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackOverrides
         TriggerFunction,
     ];
 
-    /// <summary>The original's objects (docs/schema-facts.md §9), found wherever they are.</summary>
+    /// <summary>The original's triggers (docs/schema-facts.md §9); M009/replace_original.sql replaces them and their functions.</summary>
     public const string OriginalAuthTrigger = "on_auth_user_change";
     public const string OriginalPlatformTrigger = "on_platform_user_created";
-    public static readonly IReadOnlyList<string> OriginalFunctions = ["public.sync_auth_user_to_platform()", "public.create_default_org_for_user()"];
 
     private const string AuthUsersColumnList = "id, email, email_confirmed_at, last_sign_in_at, created_at, raw_user_meta_data, banned_until, deleted_at";
 
@@ -78,17 +77,12 @@ public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackOverrides
         $"(EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = to_regclass('auth.users') AND t.tgname = '{OriginalAuthTrigger}') " +
         $"OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = to_regclass('platform.users') AND t.tgname = '{OriginalPlatformTrigger}'))";
 
-    private const string CreateTriggerSql =
-        $"CREATE OR REPLACE TRIGGER {Trigger} AFTER INSERT OR UPDATE OR DELETE ON auth.users FOR EACH ROW EXECUTE FUNCTION {TriggerFunction}";
-
-    private const string DropTriggerSql = $"DROP TRIGGER IF EXISTS {Trigger} ON auth.users";
-
-    private readonly OnlineDdlOptions _options;
+    private readonly IOnlineSessions _online;
     private readonly ILogger<M009_MirrorGoTrueUsers> _logger;
 
-    public M009_MirrorGoTrueUsers(OnlineDdlOptions options, ILogger<M009_MirrorGoTrueUsers> logger)
+    public M009_MirrorGoTrueUsers(IOnlineSessions online, ILogger<M009_MirrorGoTrueUsers> logger)
     {
-        _options = options;
+        _online = online;
         _logger = logger;
     }
 
@@ -110,28 +104,37 @@ public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackOverrides
 
         Execute.Sql(string.Join(";\n", Functions.Select(f => $"REVOKE ALL ON FUNCTION {f} FROM PUBLIC")));
 
+        Execute.Sql(SqlResource.Read("M009/replace_original.sql"));
+
         Execute.WithConnection((connection, transaction) =>
         {
-            var ddl = Online(connection, transaction);
-            ReplaceOriginalAndInstallTrigger(ddl);
-            Backfill(new OnlineDdl(connection, transaction, BackfillOptions(), _logger));
-            Verify(ddl);
-        }, "009: swap the original's triggers (if any) for " + CreateTriggerSql + " in one short transaction under a short lock_timeout, retried on 55P03; " +
-           "drop the original's functions; batched backfill: platform.gotrue_sync_user_by_id(id) for every auth.users row, each batch its own transaction; verify");
+            var online = _online.Open(connection, transaction);
+            Backfill(online);
+            Verify(online);
+        }, "009: batched backfill: platform.gotrue_sync_user_by_id(id) for every auth.users row, each batch its own transaction; verify");
     }
 
     public override void Down()
     {
+        // GoTrue's table may be gone by now; the Down must still work.
+        Execute.Sql($"""
+            DO $m009$
+            BEGIN
+              IF {OurTriggerExists} THEN
+                DROP TRIGGER {Trigger} ON auth.users;
+              END IF;
+            END
+            $m009$
+            """);
+
         Execute.WithConnection((connection, transaction) =>
         {
-            var ddl = Online(connection, transaction);
-            ddl.LockedStep($"drop trigger {Trigger} on auth.users", $"NOT {OurTriggerExists}", DropTriggerSql);
-            // GoTrue's table may be gone by now; the Down must still work.
-            var mirrored = ddl.Scalar<bool>("SELECT to_regclass('auth.users') IS NULL") ? 0
-                : ddl.Scalar<long>("SELECT count(*) FROM platform.users u WHERE EXISTS (SELECT 1 FROM auth.users a WHERE a.id = u.id)");
+            var online = _online.Open(connection, transaction);
+            var mirrored = online.Scalar<bool>("SELECT to_regclass('auth.users') IS NULL") ? 0
+                : online.Scalar<long>("SELECT count(*) FROM platform.users u WHERE EXISTS (SELECT 1 FROM auth.users a WHERE a.id = u.id)");
             _logger.LogInformation($"GoTrue users are no longer mirrored; the {mirrored} platform users mirrored from auth.users and their organizations stay, " +
                                    "and GoTrue's own writes keep working. 'migrate up --include 9' mirrors again from where things are.");
-        }, "009 down: " + DropTriggerSql + " under a short lock_timeout, retried on 55P03");
+        }, "009 down: report");
 
         foreach (var function in Functions.Reverse())
         {
@@ -139,42 +142,6 @@ public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackOverrides
         }
 
         Execute.Sql($"DROP TABLE IF EXISTS {FailuresTable}");
-    }
-
-    private OnlineDdl Online(IDbConnection connection, IDbTransaction? transaction) => new(connection, transaction, _options, _logger);
-
-    /// <summary>
-    /// The original's two triggers go in the same transaction as ours arrives: no GoTrue write is mirrored twice
-    /// (two organizations) or not at all. Its functions are found through its triggers, wherever they were created.
-    /// </summary>
-    private void ReplaceOriginalAndInstallTrigger(OnlineDdl ddl)
-    {
-        var originalFunctions = ddl.Scalar<string[]>($"""
-            SELECT coalesce(array_agg(DISTINCT t.tgfoid::regprocedure::text), ARRAY[]::text[]) FROM pg_catalog.pg_trigger t
-            WHERE (t.tgrelid = to_regclass('auth.users') AND t.tgname = '{OriginalAuthTrigger}')
-               OR (t.tgrelid = to_regclass('platform.users') AND t.tgname = '{OriginalPlatformTrigger}')
-            """).Concat(OriginalFunctions).Distinct().ToList();
-
-        if (ddl.Scalar<bool>($"SELECT {OriginalTriggersExist}"))
-        {
-            _logger.LogInformation($"found the original 009 applied by hand (triggers {OriginalAuthTrigger}, {OriginalPlatformTrigger}); replacing it");
-        }
-
-        ddl.LockedStep($"install trigger {Trigger} on auth.users (replacing the original's triggers)", $"{OurTriggerExists} AND NOT {OriginalTriggersExist}",
-            $"DROP TRIGGER IF EXISTS {OriginalAuthTrigger} ON auth.users",
-            $"DROP TRIGGER IF EXISTS {OriginalPlatformTrigger} ON platform.users",
-            CreateTriggerSql);
-
-        // No CASCADE: a function still used by something else than the original's triggers makes this fail loudly.
-        foreach (var function in originalFunctions)
-        {
-            var exists = ddl.Scalar<bool>($"SELECT to_regprocedure('{function.Replace("'", "''", StringComparison.Ordinal)}') IS NOT NULL");
-            if (exists)
-            {
-                ddl.Execute($"DROP FUNCTION {function}");
-                _logger.LogInformation($"dropped the original's function {function}");
-            }
-        }
     }
 
     /// <summary>
@@ -186,19 +153,8 @@ public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackOverrides
     /// ~160 ms at the ~630 users/s measured at 100k on the shared 2-core machine (docs/benchmarks.md). Only a GoTrue
     /// write of one of those 100 users can wait that long; a smaller --batch-size shortens it.
     /// </summary>
-    private OnlineDdlOptions BackfillOptions() =>
-        new()
-        {
-            LockTimeout = _options.LockTimeout,
-            MaxAttempts = _options.MaxAttempts,
-            RetryDelay = _options.RetryDelay,
-            MaxRetryDelay = _options.MaxRetryDelay,
-            BatchSize = Math.Max(1, _options.BatchSize / 10),
-            BackfillPauseRatio = _options.BackfillPauseRatio,
-        };
-
-    private static void Backfill(OnlineDdl ddl) =>
-        ddl.Batches("mirror existing GoTrue users", ddl.Scalar<long>("SELECT count(*) FROM auth.users"), hasAfter => $"""
+    private static void Backfill(IOnlineSession online) =>
+        online.Backfill("mirror existing GoTrue users", online.Scalar<long>("SELECT count(*) FROM auth.users"), hasAfter => $"""
             WITH batch AS (
               SELECT a.id FROM auth.users a {(hasAfter ? "WHERE a.id > @after" : "")} ORDER BY a.id LIMIT @batch_size
             ), synced AS (
@@ -206,9 +162,9 @@ public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackOverrides
             )
             SELECT (SELECT b.id FROM batch b ORDER BY b.id DESC LIMIT 1), (SELECT count(*) FROM synced),
                    (SELECT count(*) FROM synced s WHERE s.outcome IN ('created', 'updated', 'deleted'))
-            """);
+            """, batchShare: 0.1);
 
-    private void Verify(OnlineDdl ddl)
+    private void Verify(IOnlineSession ddl)
     {
         var problems = new List<string>();
         if (!ddl.Scalar<bool>($"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = 'auth.users'::regclass AND t.tgname = '{Trigger}' AND t.tgenabled = 'O' AND t.tgfoid = '{TriggerFunction}'::regprocedure)"))

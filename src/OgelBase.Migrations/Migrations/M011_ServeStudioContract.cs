@@ -1,6 +1,4 @@
-using System.Data;
 using FluentMigrator;
-using Microsoft.Extensions.Logging;
 using OgelBase.Migrations.Infrastructure;
 
 namespace OgelBase.Migrations.Migrations;
@@ -13,7 +11,7 @@ namespace OgelBase.Migrations.Migrations;
 /// Every statement the app sends, and the two it sends that no schema should satisfy, are in docs/studio-contract.md.
 /// <para>
 /// Online (<c>TransactionBehavior.None</c>), like 008: audit_logs, projects and organization_members can be large in
-/// production. Its DDL is plain <c>Execute.Sql</c>, which the runner runs online (<see cref="OnlineDdl.Run"/>): each
+/// production. Its DDL is plain <c>Execute.Sql</c>, which the runner runs online (the runner's online executor): each
 /// statement one short transaction under a 50 ms lock_timeout, retried on 55P03, the index built CONCURRENTLY.
 /// Every added column is nullable without a default (catalog-only, no rewrite, no scan), CHECKs are added NOT VALID
 /// and validated under SHARE UPDATE EXCLUSIVE, and the three backfills commit in keyset batches. Every statement can
@@ -39,13 +37,11 @@ public sealed class M011_ServeStudioContract : Migration, IRollbackOverrides, IC
 
     private const long Version = 11;
 
-    private readonly OnlineDdlOptions _options;
-    private readonly ILogger<M011_ServeStudioContract> _logger;
+    private readonly IOnlineSessions _online;
 
-    public M011_ServeStudioContract(OnlineDdlOptions options, ILogger<M011_ServeStudioContract> logger)
+    public M011_ServeStudioContract(IOnlineSessions online)
     {
-        _options = options;
-        _logger = logger;
+        _online = online;
     }
 
     public IReadOnlyList<RemovedObject> RollbackOverrides { get; } =
@@ -58,7 +54,7 @@ public sealed class M011_ServeStudioContract : Migration, IRollbackOverrides, IC
             note: "projects the app soft-deleted; 10's status CHECK has no 'deleted', so they are deleted (with their credentials, databases, members)"),
     ];
 
-    // Every Execute.Sql here runs online (OnlineDdl.Run, applied by the runner to this TransactionBehavior.None
+    // Every Execute.Sql here runs online (the runner's online executor, applied to this TransactionBehavior.None
     // migration): one short transaction under a 50 ms lock_timeout, retried on 55P03, or, for CONCURRENTLY, a
     // top-level statement. Each is safe to run again after a kill; the runner records 11 only after Up returns.
     public override void Up()
@@ -164,10 +160,10 @@ public sealed class M011_ServeStudioContract : Migration, IRollbackOverrides, IC
         // Backfills after the triggers, so rows written meanwhile are already right and are skipped.
         Execute.WithConnection((connection, transaction) =>
         {
-            var ddl = Online(connection, transaction);
+            var online = _online.Open(connection, transaction);
             foreach (var backfill in Backfills)
             {
-                ddl.Batches(backfill.Step, ddl.Scalar<long>($"SELECT count(*) FROM platform.{backfill.Table}"), backfill.Sql);
+                online.Backfill(backfill.Step, online.Scalar<long>($"SELECT count(*) FROM platform.{backfill.Table}"), backfill.Sql);
             }
         }, Describe("data batched, each batch its own transaction; only NULLs filled",
             string.Join(", ", Backfills.Select(b => b.Step))));
@@ -195,8 +191,8 @@ public sealed class M011_ServeStudioContract : Migration, IRollbackOverrides, IC
         // The runner's data-loss guard has counted these and was overridden; 10's CHECK cannot hold them.
         Execute.WithConnection((connection, transaction) =>
         {
-            var ddl = Online(connection, transaction);
-            ddl.Batches("delete soft-deleted projects", ddl.Scalar<long>("SELECT count(*) FROM platform.projects WHERE status = 'deleted'"), DeleteSoftDeletedSql);
+            var online = _online.Open(connection, transaction);
+            online.Backfill("delete soft-deleted projects", online.Scalar<long>("SELECT count(*) FROM platform.projects WHERE status = 'deleted'"), DeleteSoftDeletedSql);
         }, Describe("batched, each batch its own transaction", "delete projects with status 'deleted'"));
 
         // 10's CHECK back, the same way it was replaced.
@@ -254,8 +250,6 @@ public sealed class M011_ServeStudioContract : Migration, IRollbackOverrides, IC
         DeleteSoftDeletedSql(false),
         DeleteSoftDeletedSql(true),
     ];
-
-    private OnlineDdl Online(IDbConnection connection, IDbTransaction? transaction) => new(connection, transaction, _options, _logger);
 
     /// <summary>Keyset batches over the table's uuid key, each its own short transaction; only rows matching the filter change.</summary>
     private static readonly (string Step, string Table, Func<bool, string> Sql)[] Backfills =

@@ -1,4 +1,4 @@
-using OgelBase.Migrations.Infrastructure;
+using OgelBase.Migrations.Runner.Engine;
 
 namespace OgelBase.Migrations.Tests.Operations;
 

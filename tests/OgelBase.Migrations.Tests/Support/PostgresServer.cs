@@ -1,23 +1,19 @@
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Npgsql;
+using OgelBase.Migrations.Bench;
 using OgelBase.Migrations.Runner.Connection;
 
 namespace OgelBase.Migrations.Tests.Support;
 
 /// <summary>
 /// The PostgreSQL server every test in this run uses. <c>TEST_DATABASE_URL</c> names an existing server on
-/// which the tests may create databases; without it a throwaway cluster is started on a free loopback port, with
-/// password authentication, and removed at the end of the run, from the server binaries in
+/// which the tests may create databases; without it a throwaway cluster (<see cref="ThrowawayServer"/>, the benchmark's
+/// starter with the tests' settings) is started and removed at the end of the run, from the server binaries in
 /// <c>OGELBASE_TEST_PG_BIN</c> (how CI runs the suite once per supported version) or else the local ones.
 /// No server at all is a failure, never a skip.
 /// </summary>
 public static class PostgresServer
 {
-    private static string? _dataDirectory;
-    private static string? _pgCtl;
-    private static bool _runAsPostgres;
+    private static ThrowawayServer? _cluster;
 
     public static string Host { get; private set; } = "127.0.0.1";
     public static int Port { get; private set; }
@@ -98,38 +94,19 @@ public static class PostgresServer
 
     private static async Task StartThrowawayClusterAsync()
     {
-        var binDirectory = ChosenServerBinaries() ?? FindServerBinaries()
+        var binDirectory = ChosenServerBinaries() ?? ThrowawayServer.FindServerBinaries()
             ?? throw new InvalidOperationException(
                 "No PostgreSQL server binaries (initdb, pg_ctl) found on PATH or under /usr/lib/postgresql, and neither OGELBASE_TEST_PG_BIN nor TEST_DATABASE_URL is set. " +
                 "Install them (apt-get install -y postgresql), name a bin directory in OGELBASE_TEST_PG_BIN, or point TEST_DATABASE_URL at a server the tests may create databases on.");
 
-        _runAsPostgres = Environment.UserName == "root";
-        _dataDirectory = Path.Combine(ClusterRoot(), "ogelbase-test-pg-" + Guid.NewGuid().ToString("N")[..12]);
-        var clusterDirectory = Path.Combine(_dataDirectory, "data");
-        Directory.CreateDirectory(_dataDirectory);
-
-        Password = "t3st-" + Guid.NewGuid().ToString("N");
-        SecretGuard.Register(Password);
-        var passwordFile = Path.Combine(_dataDirectory, "pwfile");
-        await File.WriteAllTextAsync(passwordFile, Password + "\n");
-        if (_runAsPostgres)
-        {
-            // The server refuses to run as root; the cluster belongs to the postgres OS user.
-            Run("chown", ["-R", "postgres", _dataDirectory]);
-        }
-
-        Port = FreeLoopbackPort();
-        Run(Path.Combine(binDirectory, "initdb"),
-            ["-D", clusterDirectory, "-U", "postgres", "--auth=scram-sha-256", "--pwfile=" + passwordFile, "-E", "UTF8", "--no-locale", "--no-sync"]);
-
-        _pgCtl = Path.Combine(binDirectory, "pg_ctl");
-        var serverOptions = string.Join(' ',
-            $"-p {Port}", "-c listen_addresses=127.0.0.1", $"-k {_dataDirectory}",
+        // Nothing to keep: no fsync, stopped with -m immediate. Extra server settings for profiling a run come from
+        // OGELBASE_TEST_PG_OPTIONS (e.g. -c shared_preload_libraries=pg_stat_statements); CI sets none.
+        _cluster = ThrowawayServer.Start(binDirectory, ClusterRoot(), "ogelbase-test-pg-", "t3st-", "immediate", log: null,
             "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off", "-c max_connections=300",
-            // Extra server settings for profiling a run (e.g. -c shared_preload_libraries=pg_stat_statements); CI sets none.
             Environment.GetEnvironmentVariable("OGELBASE_TEST_PG_OPTIONS") ?? "");
-        Run(_pgCtl, ["-D", clusterDirectory, "-o", serverOptions, "-l", Path.Combine(_dataDirectory, "server.log"), "-w", "-t", "60", "start"]);
-        _clusterDirectory = clusterDirectory;
+        Password = _cluster.Password;
+        SecretGuard.Register(Password);
+        Port = _cluster.Port;
         Host = "127.0.0.1";
         User = "postgres";
         MaintenanceDatabase = "postgres";
@@ -162,26 +139,10 @@ public static class PostgresServer
         return Path.GetTempPath();
     }
 
-    private static string? _clusterDirectory;
-
     public static void Stop()
     {
-        if (_clusterDirectory is null || _pgCtl is null)
-        {
-            return;
-        }
-
-        Run(_pgCtl, ["-D", _clusterDirectory, "-m", "immediate", "-w", "stop"], throwOnError: false);
-        try
-        {
-            Directory.Delete(_dataDirectory!, recursive: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // A leftover temp directory is harmless; the next run uses a new one.
-        }
-
-        _clusterDirectory = null;
+        _cluster?.Dispose();
+        _cluster = null;
     }
 
     private static async Task WaitUntilReadyAsync(TimeSpan timeout)
@@ -214,71 +175,5 @@ public static class PostgresServer
         return File.Exists(Path.Combine(chosen, "initdb")) && File.Exists(Path.Combine(chosen, "pg_ctl"))
             ? chosen
             : throw new InvalidOperationException($"OGELBASE_TEST_PG_BIN={chosen} holds no initdb and pg_ctl.");
-    }
-
-    private static string? FindServerBinaries()
-    {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
-        {
-            if (File.Exists(Path.Combine(dir, "initdb")) && File.Exists(Path.Combine(dir, "pg_ctl")))
-            {
-                return dir;
-            }
-        }
-
-        const string debianRoot = "/usr/lib/postgresql";
-        if (!Directory.Exists(debianRoot))
-        {
-            return null;
-        }
-
-        return Directory.GetDirectories(debianRoot)
-            .Select(d => Path.Combine(d, "bin"))
-            .Where(d => File.Exists(Path.Combine(d, "initdb")))
-            .OrderByDescending(d => int.TryParse(Path.GetFileName(Path.GetDirectoryName(d)), out var v) ? v : 0)
-            .FirstOrDefault();
-    }
-
-    private static int FreeLoopbackPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static void Run(string file, IReadOnlyList<string> args, bool throwOnError = true)
-    {
-        var start = new ProcessStartInfo
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        if (_runAsPostgres && file != "chown")
-        {
-            start.FileName = "runuser";
-            start.ArgumentList.Add("-u");
-            start.ArgumentList.Add("postgres");
-            start.ArgumentList.Add("--");
-            start.ArgumentList.Add(file);
-        }
-        else
-        {
-            start.FileName = file;
-        }
-
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {file}");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        process.WaitForExit();
-        if (throwOnError && process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{Path.GetFileName(file)} exited {process.ExitCode}: {stderr.Result}{stdout.Result}");
-        }
     }
 }

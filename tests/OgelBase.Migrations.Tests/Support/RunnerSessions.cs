@@ -7,6 +7,32 @@ namespace OgelBase.Migrations.Tests.Support;
 public static class RunnerSessions
 {
     /// <summary>
+    /// The migration lock seen from outside, for tests only: the runner itself just takes and releases it. Written as
+    /// static members of <see cref="MigrationLock"/> (a C# 14 extension), so a test reads <c>MigrationLock.IsHeldAsync(…)</c>.
+    /// </summary>
+    extension(MigrationLock)
+    {
+        /// <summary>A condition true while some session holds the lock on the current database; give it <see cref="AddKeyParameters"/>.</summary>
+        public static string HeldCondition =>
+            "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = @space::oid AND objid = @key::oid AND granted)";
+
+        /// <summary>The lock's key as the parameters <see cref="HeldCondition"/> names (@space, @key).</summary>
+        public static void AddKeyParameters(NpgsqlCommand command)
+        {
+            command.Parameters.AddWithValue("space", (long)MigrationLock.KeySpace);
+            command.Parameters.AddWithValue("key", (long)MigrationLock.Key);
+        }
+
+        /// <summary>True when some session holds the lock on this database: how the tests see that no run left it behind.</summary>
+        public static async Task<bool> IsHeldAsync(NpgsqlConnection connection)
+        {
+            await using var command = new NpgsqlCommand($"SELECT {MigrationLock.HeldCondition}", connection);
+            MigrationLock.AddKeyParameters(command);
+            return (bool)(await command.ExecuteScalarAsync())!;
+        }
+    }
+
+    /// <summary>
     /// Waits until a runner's migration session (application_name 'ogelbase-migrate &lt;id&gt;') is inside a transaction
     /// while the migration lock is held: before the lock, the same session takes part in the pooler check.
     /// </summary>
