@@ -2,182 +2,25 @@ using Npgsql;
 using OgelBase.Migrations.Infrastructure;
 using OgelBase.Migrations.Migrations;
 using OgelBase.Migrations.Tests.Support;
+using static OgelBase.Migrations.Tests.Support.PlatformRows;
 
-namespace OgelBase.Migrations.Tests.Schema;
+namespace OgelBase.Migrations.Tests.Migrations;
 
 public sealed class M001_CreatePlatformSchemaTests
 {
-    private const string Uuid = "uuid_generate_v4()";
-    private const string Now = "now()";
     private const string Tz = "timestamp with time zone";
 
     [Test]
     public async Task Migrate_up_to_1_gives_the_spec_counts_for_version_1()
     {
-        await using var db = await MigratedAsync("1");
+        await using var db = await TestDatabase.MigratedAsync("--to", "1");
         Assert.That(await Catalog.CountsAsync(db), Is.EqualTo(new PlatformCounts(3, 2, 5, 3, 15, 0, 0, 12, 2)));
-    }
-
-    [Test]
-    public async Task Migrate_up_to_1_creates_organizations_as_built()
-    {
-        await using var db = await MigratedAsync("1");
-        const string t = "platform.organizations";
-        Assert.That(await Catalog.ColumnsAsync(db, t), Is.EqualTo(new List<ColumnFacts>
-        {
-            new("id", "uuid", true, Uuid),
-            new("name", "text", true, null),
-            new("slug", "text", true, null),
-            new("billing_email", "text", false, null),
-            new("created_at", Tz, true, Now),
-            new("updated_at", Tz, true, Now),
-        }));
-        Assert.That(await Catalog.ConstraintsAsync(db, t), Is.EquivalentTo(new Dictionary<string, string>
-        {
-            ["organizations_pkey"] = "PRIMARY KEY (id)",
-            ["organizations_slug_key"] = "UNIQUE (slug)",
-            ["organizations_name_not_empty"] = "CHECK ((length(TRIM(BOTH FROM name)) > 0))",
-            ["organizations_slug_not_empty"] = "CHECK ((length(TRIM(BOTH FROM slug)) > 0))",
-            ["organizations_slug_format"] = "CHECK ((slug ~ '^[a-z0-9][a-z0-9-]*[a-z0-9]$'::text))",
-        }));
-        Assert.That(await Catalog.IndexesAsync(db, t), Is.EquivalentTo(new Dictionary<string, string>
-        {
-            ["organizations_pkey"] = "CREATE UNIQUE INDEX organizations_pkey ON platform.organizations USING btree (id)",
-            ["organizations_slug_key"] = "CREATE UNIQUE INDEX organizations_slug_key ON platform.organizations USING btree (slug)",
-            ["idx_organizations_slug"] = "CREATE INDEX idx_organizations_slug ON platform.organizations USING btree (slug)",
-            ["idx_organizations_created_at"] = "CREATE INDEX idx_organizations_created_at ON platform.organizations USING btree (created_at)",
-        }));
-        Assert.That(await Catalog.TriggersAsync(db, t), Is.EquivalentTo(new Dictionary<string, string>
-        {
-            ["update_organizations_updated_at"] = UpdatedAtTrigger("organizations"),
-        }));
-    }
-
-    [Test]
-    public async Task Migrate_up_to_1_creates_projects_as_built()
-    {
-        await using var db = await MigratedAsync("1");
-        const string t = "platform.projects";
-        Assert.That(await Catalog.ColumnsAsync(db, t), Is.EqualTo(new List<ColumnFacts>
-        {
-            new("id", "uuid", true, Uuid),
-            new("organization_id", "uuid", true, null),
-            new("name", "text", true, null),
-            new("slug", "text", true, null),
-            new("ref", "text", true, null),
-            new("database_host", "text", true, null),
-            new("database_port", "integer", true, "5432"),
-            new("database_name", "text", true, null),
-            new("database_user", "text", true, null),
-            new("database_password", "text", true, null),
-            new("postgres_meta_url", "text", true, null),
-            new("supabase_url", "text", true, null),
-            new("status", "text", true, "'ACTIVE_HEALTHY'::text"),
-            new("created_at", Tz, true, Now),
-            new("updated_at", Tz, true, Now),
-        }));
-        Assert.That(await Catalog.ConstraintsAsync(db, t), Is.EquivalentTo(new Dictionary<string, string>
-        {
-            ["projects_pkey"] = "PRIMARY KEY (id)",
-            ["projects_organization_id_fkey"] = "FOREIGN KEY (organization_id) REFERENCES platform.organizations(id) ON DELETE CASCADE",
-            ["projects_ref_key"] = "UNIQUE (ref)",
-            ["projects_name_not_empty"] = "CHECK ((length(TRIM(BOTH FROM name)) > 0))",
-            ["projects_slug_not_empty"] = "CHECK ((length(TRIM(BOTH FROM slug)) > 0))",
-            ["projects_ref_not_empty"] = "CHECK ((length(TRIM(BOTH FROM ref)) > 0))",
-            ["projects_ref_format"] = "CHECK ((ref ~ '^[a-z0-9][a-z0-9-]*[a-z0-9]$'::text))",
-            ["projects_port_valid"] = "CHECK (((database_port > 0) AND (database_port < 65536)))",
-            ["projects_status_valid"] =
-                "CHECK ((status = ANY (ARRAY['ACTIVE_HEALTHY'::text, 'ACTIVE_UNHEALTHY'::text, 'COMING_UP'::text, 'GOING_DOWN'::text, " +
-                "'INACTIVE'::text, 'PAUSED'::text, 'RESTORING'::text, 'UPGRADING'::text])))",
-        }));
-        Assert.That(await Catalog.IndexesAsync(db, t), Is.EquivalentTo(new Dictionary<string, string>
-        {
-            ["projects_pkey"] = "CREATE UNIQUE INDEX projects_pkey ON platform.projects USING btree (id)",
-            ["projects_ref_key"] = "CREATE UNIQUE INDEX projects_ref_key ON platform.projects USING btree (ref)",
-            ["idx_projects_organization_id"] = "CREATE INDEX idx_projects_organization_id ON platform.projects USING btree (organization_id)",
-            ["idx_projects_ref"] = "CREATE INDEX idx_projects_ref ON platform.projects USING btree (ref)",
-            ["idx_projects_slug"] = "CREATE INDEX idx_projects_slug ON platform.projects USING btree (slug)",
-            ["idx_projects_status"] = "CREATE INDEX idx_projects_status ON platform.projects USING btree (status)",
-            ["idx_projects_created_at"] = "CREATE INDEX idx_projects_created_at ON platform.projects USING btree (created_at)",
-            ["idx_projects_org_status"] = "CREATE INDEX idx_projects_org_status ON platform.projects USING btree (organization_id, status)",
-        }));
-        Assert.That(await Catalog.TriggersAsync(db, t), Is.EquivalentTo(new Dictionary<string, string>
-        {
-            ["update_projects_updated_at"] = UpdatedAtTrigger("projects"),
-        }));
-    }
-
-    [Test]
-    public async Task Migrate_up_to_1_creates_credentials_as_built()
-    {
-        await using var db = await MigratedAsync("1");
-        const string t = "platform.credentials";
-        Assert.That(await Catalog.ColumnsAsync(db, t), Is.EqualTo(new List<ColumnFacts>
-        {
-            new("id", "uuid", true, Uuid),
-            new("project_id", "uuid", true, null),
-            new("anon_key", "text", true, null),
-            new("service_role_key", "text", true, null),
-            new("jwt_secret", "text", true, null),
-            new("created_at", Tz, true, Now),
-            new("updated_at", Tz, true, Now),
-        }));
-        Assert.That(await Catalog.ConstraintsAsync(db, t), Is.EquivalentTo(new Dictionary<string, string>
-        {
-            ["credentials_pkey"] = "PRIMARY KEY (id)",
-            ["credentials_project_id_key"] = "UNIQUE (project_id)",
-            ["credentials_project_id_fkey"] = "FOREIGN KEY (project_id) REFERENCES platform.projects(id) ON DELETE CASCADE",
-            ["credentials_anon_key_not_empty"] = "CHECK ((length(TRIM(BOTH FROM anon_key)) > 0))",
-            ["credentials_service_role_key_not_empty"] = "CHECK ((length(TRIM(BOTH FROM service_role_key)) > 0))",
-            ["credentials_jwt_secret_not_empty"] = "CHECK ((length(TRIM(BOTH FROM jwt_secret)) > 0))",
-        }));
-        Assert.That(await Catalog.IndexesAsync(db, t), Is.EquivalentTo(new Dictionary<string, string>
-        {
-            ["credentials_pkey"] = "CREATE UNIQUE INDEX credentials_pkey ON platform.credentials USING btree (id)",
-            ["credentials_project_id_key"] = "CREATE UNIQUE INDEX credentials_project_id_key ON platform.credentials USING btree (project_id)",
-            ["idx_credentials_project_id"] = "CREATE INDEX idx_credentials_project_id ON platform.credentials USING btree (project_id)",
-        }));
-        Assert.That(await Catalog.TriggersAsync(db, t), Is.EquivalentTo(new Dictionary<string, string>
-        {
-            ["update_credentials_updated_at"] = UpdatedAtTrigger("credentials"),
-        }));
-    }
-
-    [Test]
-    public async Task Migrate_up_to_1_creates_the_five_functions_with_their_language_volatility_and_result()
-    {
-        await using var db = await MigratedAsync("1");
-        var expected = new Dictionary<string, string>
-        {
-            ["platform.update_updated_at_column()"] = "lang=plpgsql volatility=v secdef=f config= returns=trigger",
-            ["platform.generate_slug(text)"] = "lang=plpgsql volatility=i secdef=f config= returns=text",
-            ["platform.get_organization_by_slug(text)"] = "lang=sql volatility=s secdef=f config= returns=platform.organizations",
-            ["platform.get_project_by_ref(text)"] = "lang=sql volatility=s secdef=f config= returns=platform.projects",
-            ["platform.get_credentials_by_project_ref(text)"] = "lang=sql volatility=s secdef=f config= returns=platform.credentials",
-        };
-        foreach (var (signature, facts) in expected)
-        {
-            Assert.That(await Catalog.FunctionAsync(db, signature), Is.EqualTo(facts), signature);
-        }
-
-        // "one composite row, not SETOF" and the parameter names callers may use.
-        Assert.That(await db.ColumnAsync("""
-            SELECT format('%s retset=%s args=%s', proname, proretset, pg_get_function_arguments(oid))
-            FROM pg_proc WHERE pronamespace = 'platform'::regnamespace ORDER BY proname
-            """), Is.EqualTo(new List<string>
-        {
-            "generate_slug retset=f args=input_text text",
-            "get_credentials_by_project_ref retset=f args=project_ref text",
-            "get_organization_by_slug retset=f args=org_slug text",
-            "get_project_by_ref retset=f args=project_ref text",
-            "update_updated_at_column retset=f args=",
-        }));
     }
 
     [Test]
     public async Task Migrate_up_to_1_creates_the_two_views_with_their_exact_columns()
     {
-        await using var db = await MigratedAsync("1");
+        await using var db = await TestDatabase.MigratedAsync("--to", "1");
         var projectColumns = new List<ColumnFacts>
         {
             new("id", "uuid", false, null),
@@ -218,7 +61,7 @@ public sealed class M001_CreatePlatformSchemaTests
     [Test]
     public async Task Views_join_projects_to_credentials_and_count_active_projects_per_organization()
     {
-        await using var db = await MigratedAsync("1");
+        await using var db = await TestDatabase.MigratedAsync("--to", "1");
         await db.ExecuteAsync("""
             INSERT INTO platform.organizations (id, name, slug) VALUES
               ('00000000-0000-0000-0000-0000000000a1', 'Acme', 'acme'),
@@ -238,7 +81,7 @@ public sealed class M001_CreatePlatformSchemaTests
     [Test]
     public async Task Migrate_up_to_1_grants_usage_and_select_to_public_and_all_to_postgres()
     {
-        await using var db = await MigratedAsync("1");
+        await using var db = await TestDatabase.MigratedAsync("--to", "1");
         Assert.That(await db.ScalarAsync<bool>("SELECT has_schema_privilege('public', 'platform', 'USAGE')"), Is.True);
         foreach (var relation in new[] { "organizations", "projects", "credentials", "projects_with_credentials", "organizations_with_stats" })
         {
@@ -271,7 +114,7 @@ public sealed class M001_CreatePlatformSchemaTests
     [TestCase("!!!", "")]
     public async Task Generate_slug_trims_strips_non_ascii_and_punctuation_and_hyphenates_whitespace(string input, string expected)
     {
-        await using var db = await MigratedAsync("1");
+        await using var db = await TestDatabase.MigratedAsync("--to", "1");
         await using var connection = await db.OpenAsync();
         await using var command = new NpgsqlCommand("SELECT platform.generate_slug(@input)", connection);
         command.Parameters.AddWithValue("input", input);
@@ -281,7 +124,7 @@ public sealed class M001_CreatePlatformSchemaTests
     [Test]
     public async Task Lookup_functions_return_the_matching_row_or_an_all_null_row()
     {
-        await using var db = await MigratedAsync("1");
+        await using var db = await TestDatabase.MigratedAsync("--to", "1");
         await db.ExecuteAsync("INSERT INTO platform.organizations (id, name, slug) VALUES ('00000000-0000-0000-0000-0000000000a1', 'Acme', 'acme')");
         await InsertProjectAsync(db, "00000000-0000-0000-0000-0000000000a1", "p-one", "ACTIVE_HEALTHY");
         await InsertProjectAsync(db, "00000000-0000-0000-0000-0000000000a1", "p-two", "ACTIVE_HEALTHY");
@@ -304,7 +147,7 @@ public sealed class M001_CreatePlatformSchemaTests
     [TestCase("credentials", "anon_key = 'rotated'")]
     public async Task Updating_a_row_moves_its_updated_at_to_now_and_leaves_created_at(string table, string assignment)
     {
-        await using var db = await MigratedAsync("1");
+        await using var db = await TestDatabase.MigratedAsync("--to", "1");
         await db.ExecuteAsync("INSERT INTO platform.organizations (id, name, slug) VALUES ('00000000-0000-0000-0000-0000000000a1', 'Acme', 'acme')");
         await InsertProjectAsync(db, "00000000-0000-0000-0000-0000000000a1", "p-one", "ACTIVE_HEALTHY");
         await db.ExecuteAsync("INSERT INTO platform.credentials (project_id, anon_key, service_role_key, jwt_secret) SELECT id, 'a', 's', 'j' FROM platform.projects");
@@ -333,7 +176,7 @@ public sealed class M001_CreatePlatformSchemaTests
     [TestCase("INSERT INTO platform.credentials (project_id, anon_key, service_role_key, jwt_secret) SELECT id, 'a', 's', '' FROM platform.projects", "credentials_jwt_secret_not_empty")]
     public async Task Check_constraints_reject_bad_values(string statement, string constraint)
     {
-        await using var db = await MigratedAsync("1");
+        await using var db = await TestDatabase.MigratedAsync("--to", "1");
         await db.ExecuteAsync("INSERT INTO platform.organizations (id, name, slug) VALUES ('00000000-0000-0000-0000-0000000000a1', 'Acme', 'acme')");
         await InsertProjectAsync(db, "00000000-0000-0000-0000-0000000000a1", "p-one", "ACTIVE_HEALTHY");
 
@@ -344,7 +187,7 @@ public sealed class M001_CreatePlatformSchemaTests
     [Test]
     public async Task Unique_keys_hold_and_deleting_an_organization_cascades_to_projects_and_credentials()
     {
-        await using var db = await MigratedAsync("1");
+        await using var db = await TestDatabase.MigratedAsync("--to", "1");
         await db.ExecuteAsync("INSERT INTO platform.organizations (id, name, slug) VALUES ('00000000-0000-0000-0000-0000000000a1', 'Acme', 'acme')");
         await InsertProjectAsync(db, "00000000-0000-0000-0000-0000000000a1", "p-one", "ACTIVE_HEALTHY");
         await db.ExecuteAsync("INSERT INTO platform.credentials (project_id, anon_key, service_role_key, jwt_secret) SELECT id, 'a', 's', 'j' FROM platform.projects");
@@ -364,14 +207,13 @@ public sealed class M001_CreatePlatformSchemaTests
     public async Task Rollback_to_0_after_version_1_drops_schema_platform_and_the_extension_it_created()
     {
         await using var db = await TestDatabase.CreateAsync();
-        Assert.That(await ExtensionExistsAsync(db), Is.False, "the test needs a database without uuid-ossp");
-        await UpAsync(db, "1");
-        Assert.That(await ExtensionExistsAsync(db), Is.True);
+        Assert.That(await Catalog.ExtensionExistsAsync(db, "uuid-ossp"), Is.False, "the test needs a database without uuid-ossp");
+        await db.UpAsync("--to", "1");
+        Assert.That(await Catalog.ExtensionExistsAsync(db, "uuid-ossp"), Is.True);
 
-        var down = await db.RunAsync("rollback", "0");
-        Assert.That(down.ExitCode, Is.EqualTo(0), down.ToString());
+        await db.RollbackAsync("0");
         Assert.That(await db.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'platform')"), Is.False);
-        Assert.That(await ExtensionExistsAsync(db), Is.False);
+        Assert.That(await Catalog.ExtensionExistsAsync(db, "uuid-ossp"), Is.False);
         Assert.That(await db.ScalarAsync<long>($"SELECT count(*) FROM {CreatedObjects.Table}"), Is.Zero);
     }
 
@@ -380,11 +222,10 @@ public sealed class M001_CreatePlatformSchemaTests
     {
         await using var db = await TestDatabase.CreateAsync();
         await db.ExecuteAsync("CREATE EXTENSION \"uuid-ossp\"; CREATE SCHEMA platform;");
-        await UpAsync(db, "1");
+        await db.UpAsync("--to", "1");
 
-        var down = await db.RunAsync("rollback", "0");
-        Assert.That(down.ExitCode, Is.EqualTo(0), down.ToString());
-        Assert.That(await ExtensionExistsAsync(db), Is.True);
+        await db.RollbackAsync("0");
+        Assert.That(await Catalog.ExtensionExistsAsync(db, "uuid-ossp"), Is.True);
         Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM pg_class WHERE relnamespace = 'platform'::regnamespace"), Is.Zero);
         Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM pg_proc WHERE pronamespace = 'platform'::regnamespace"), Is.Zero);
     }
@@ -395,48 +236,24 @@ public sealed class M001_CreatePlatformSchemaTests
         await using var db = await TestDatabase.MigratedAsync("--to", "1");
         var first = await Catalog.SnapshotAsync(db);
 
-        var down = await db.RunAsync("rollback", "0");
-        Assert.That(down.ExitCode, Is.EqualTo(0), down.ToString());
+        await db.RollbackAsync("0");
         Assert.That(await Catalog.SnapshotAsync(db), Does.Contain("schema platform absent"));
 
-        await UpAsync(db, "1");
+        await db.UpAsync("--to", "1");
         Assert.That(await Catalog.SnapshotAsync(db), Is.EqualTo(first));
     }
 
     [Test]
     public async Task Rollback_to_0_refuses_while_a_table_version_1_created_holds_rows_and_removes_it_with_allow_data_loss()
     {
-        await using var db = await MigratedAsync("1");
+        await using var db = await TestDatabase.MigratedAsync("--to", "1");
         await db.ExecuteAsync("INSERT INTO platform.organizations (name, slug) VALUES ('Acme', 'acme')");
         var refused = await db.RunAsync("rollback", "0");
         Assert.That(refused.ExitCode, Is.Not.EqualTo(0), refused.ToString());
         Assert.That(refused.ToString(), Does.Contain("table platform.organizations (1 row)"));
         Assert.That(await Catalog.ExistsAsync(db, "platform.organizations"), Is.True);
 
-        var allowed = await db.RunAsync("rollback", "0", "--allow-data-loss");
-        Assert.That(allowed.ExitCode, Is.EqualTo(0), allowed.ToString());
+        await db.RollbackAsync("0", "--allow-data-loss");
         Assert.That(await Catalog.ExistsAsync(db, "platform.organizations"), Is.False);
     }
-
-    internal static Task<TestDatabase> MigratedAsync(string version) => TestDatabase.MigratedAsync("--to", version);
-
-    internal static async Task UpAsync(TestDatabase db, string version)
-    {
-        var result = await db.RunAsync("migrate", "up", "--to", version);
-        Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
-    }
-
-    internal static async Task<bool> ExtensionExistsAsync(TestDatabase db) =>
-        await db.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'uuid-ossp')");
-
-    internal static Task InsertProjectAsync(TestDatabase db, string organizationId, string reference, string status) =>
-        db.ExecuteAsync($"""
-            INSERT INTO platform.projects (organization_id, name, slug, ref, database_host, database_name, database_user, database_password,
-                                           postgres_meta_url, supabase_url, status)
-            VALUES ('{organizationId}', 'Project {reference}', '{reference}', '{reference}', 'db.example.internal', 'postgres', 'app', 'pw',
-                    'http://meta.example.internal', 'http://api.example.internal', '{status}')
-            """);
-
-    internal static string UpdatedAtTrigger(string table) =>
-        $"CREATE TRIGGER update_{table}_updated_at BEFORE UPDATE ON platform.{table} FOR EACH ROW EXECUTE FUNCTION platform.update_updated_at_column()";
 }

@@ -4,7 +4,7 @@ using OgelBase.Migrations.Infrastructure;
 using OgelBase.Migrations.Migrations;
 using OgelBase.Migrations.Tests.Support;
 
-namespace OgelBase.Migrations.Tests.Schema;
+namespace OgelBase.Migrations.Tests.Migrations;
 
 /// <summary>
 /// Migration 006: the platform.databases registry (part A), the Railway registration rows (part B) and the
@@ -20,14 +20,6 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
         [ProductionSeedOptions.RailwayMongoPasswordVariable] = MongoPassword,
         [ProductionSeedOptions.RailwayRedisPasswordVariable] = RedisPassword,
     };
-
-    private static Task<TestDatabase> MigratedTo6Async() => TestDatabase.MigratedAsync("--to", "6");
-
-    private static async Task UpAsync(TestDatabase db, string to, IDictionary<string, string?>? environment = null, params string[] extra)
-    {
-        var result = await db.RunAsync(environment ?? new Dictionary<string, string?>(), ["migrate", "up", "--to", to, .. extra]);
-        Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
-    }
 
     /// <summary>An organization (created if absent) and one project in it; returns the project id.</summary>
     private static async Task<Guid> CreateProjectAsync(TestDatabase db, string orgSlug, string projectRef, string createdAt = "now()")
@@ -87,114 +79,10 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     // ---------------------------------------------------------------- part A: catalog
 
     [Test]
-    public async Task Migrate_up_to_6_creates_platform_databases_with_its_20_columns_types_and_defaults()
+    public async Task Two_functions_of_006_let_callers_omit_their_last_argument()
     {
-        await using var db = await MigratedTo6Async();
-        var columns = await Catalog.ColumnsAsync(db, "platform.databases");
-        const string tz = "timestamp with time zone";
-        Assert.That(columns, Is.EqualTo(new List<ColumnFacts>
-        {
-            new("id", "uuid", true, "gen_random_uuid()"),
-            new("project_id", "uuid", true, null),
-            new("name", "text", true, null),
-            new("type", "text", true, null),
-            new("host", "text", true, null),
-            new("port", "integer", true, null),
-            new("database", "text", false, null),
-            new("username", "text", false, null),
-            new("password", "text", false, null),
-            new("connection_string", "text", true, null),
-            new("connection_string_encrypted", "bytea", false, null),
-            new("ssl_enabled", "boolean", false, "false"),
-            new("config", "jsonb", false, "'{}'::jsonb"),
-            new("metadata", "jsonb", false, "'{}'::jsonb"),
-            new("status", "text", true, "'active'::text"),
-            new("health_check_status", "text", false, null),
-            new("last_health_check_at", tz, false, null),
-            new("health_check_error", "text", false, null),
-            new("created_at", tz, true, "now()"),
-            new("updated_at", tz, true, "now()"),
-        }));
-    }
-
-    [Test]
-    public async Task Platform_databases_has_exactly_the_spec_constraints_by_name_and_no_unique_besides_the_pk()
-    {
-        await using var db = await MigratedTo6Async();
-        var constraints = await Catalog.ConstraintsAsync(db, "platform.databases");
-        Assert.That(constraints, Is.EqualTo(new Dictionary<string, string>
-        {
-            ["databases_pkey"] = "PRIMARY KEY (id)",
-            ["databases_project_id_fkey"] = "FOREIGN KEY (project_id) REFERENCES platform.projects(id) ON DELETE CASCADE",
-            ["databases_name_not_empty"] = "CHECK ((length(TRIM(BOTH FROM name)) > 0))",
-            ["databases_type_check"] = "CHECK ((type = ANY (ARRAY['mongodb'::text, 'redis'::text, 'postgresql'::text])))",
-            ["databases_host_not_empty"] = "CHECK ((length(TRIM(BOTH FROM host)) > 0))",
-            ["databases_port_check"] = "CHECK (((port > 0) AND (port < 65536)))",
-            ["databases_connection_string_not_empty"] = "CHECK ((length(TRIM(BOTH FROM connection_string)) > 0))",
-            ["databases_status_check"] = "CHECK ((status = ANY (ARRAY['active'::text, 'inactive'::text, 'error'::text, 'maintenance'::text])))",
-            ["databases_health_check_status_check"] =
-                "CHECK (((health_check_status IS NULL) OR (health_check_status = ANY (ARRAY['healthy'::text, 'unhealthy'::text, 'unknown'::text]))))",
-        }));
-    }
-
-    [Test]
-    public async Task Platform_databases_has_the_pk_and_the_seven_idx_databases_indexes()
-    {
-        await using var db = await MigratedTo6Async();
-        var indexes = await Catalog.IndexesAsync(db, "platform.databases");
-        const string on = "ON platform.databases USING btree";
-        Assert.That(indexes, Is.EqualTo(new Dictionary<string, string>
-        {
-            ["databases_pkey"] = $"CREATE UNIQUE INDEX databases_pkey {on} (id)",
-            ["idx_databases_project_id"] = $"CREATE INDEX idx_databases_project_id {on} (project_id)",
-            ["idx_databases_type"] = $"CREATE INDEX idx_databases_type {on} (type)",
-            ["idx_databases_status"] = $"CREATE INDEX idx_databases_status {on} (status)",
-            ["idx_databases_project_type_status"] = $"CREATE INDEX idx_databases_project_type_status {on} (project_id, type, status)",
-            ["idx_databases_health_check"] =
-                $"CREATE INDEX idx_databases_health_check {on} (health_check_status, last_health_check_at) WHERE (health_check_status IS NOT NULL)",
-            ["idx_databases_created_at"] = $"CREATE INDEX idx_databases_created_at {on} (created_at DESC)",
-            ["idx_databases_updated_at"] = $"CREATE INDEX idx_databases_updated_at {on} (updated_at DESC)",
-        }));
-    }
-
-    [Test]
-    public async Task Platform_databases_has_the_updated_at_and_encryption_triggers()
-    {
-        await using var db = await MigratedTo6Async();
-        var triggers = await Catalog.TriggersAsync(db, "platform.databases");
-        Assert.That(triggers, Is.EqualTo(new Dictionary<string, string>
-        {
-            ["encrypt_database_connection_string_trigger"] =
-                "CREATE TRIGGER encrypt_database_connection_string_trigger BEFORE INSERT OR UPDATE ON platform.databases FOR EACH ROW EXECUTE FUNCTION platform.encrypt_database_connection_string()",
-            ["update_databases_updated_at"] =
-                "CREATE TRIGGER update_databases_updated_at BEFORE UPDATE ON platform.databases FOR EACH ROW EXECUTE FUNCTION platform.update_updated_at_column()",
-        }));
-    }
-
-    [Test]
-    public async Task The_six_functions_of_006_exist_with_their_language_volatility_and_security_as_built()
-    {
-        await using var db = await MigratedTo6Async();
-        var expected = new Dictionary<string, string>
-        {
-            ["platform.encrypt_database_connection_string()"] = "lang=plpgsql volatility=v secdef=f config= returns=trigger",
-            // As built: SECURITY DEFINER without a pinned search_path (docs/schema-facts.md §12.1); a later version pins it.
-            ["platform.decrypt_database_connection_string(uuid)"] = "lang=plpgsql volatility=v secdef=t config= returns=text",
-            ["platform.get_project_databases(uuid,text)"] =
-                "lang=plpgsql volatility=s secdef=f config= returns=TABLE(id uuid, project_id uuid, name text, type text, host text, port integer, " +
-                "database text, ssl_enabled boolean, config jsonb, status text, health_check_status text, last_health_check_at timestamp with time zone, " +
-                "created_at timestamp with time zone, updated_at timestamp with time zone)",
-            ["platform.update_database_health(uuid,text,text)"] = "lang=plpgsql volatility=v secdef=f config= returns=boolean",
-            ["platform.verify_rls_enabled()"] =
-                "lang=plpgsql volatility=v secdef=f config= returns=TABLE(table_name text, rls_enabled boolean, policy_count bigint)",
-            ["platform.test_rls_policies()"] =
-                "lang=plpgsql volatility=v secdef=f config= returns=TABLE(test_name text, test_result boolean, description text)",
-        };
-        foreach (var (signature, facts) in expected)
-        {
-            Assert.That(await Catalog.FunctionAsync(db, signature), Is.EqualTo(facts), signature);
-        }
-
+        await using var db = await TestDatabase.MigratedAsync("--to", "6");
+        // Language, volatility, security and result are the manifest's; the argument defaults are not.
         var defaults = await db.ColumnAsync("""
             SELECT p.oid::regprocedure::text || ' ' || pg_get_expr(p.proargdefaults, 0)
             FROM pg_proc p WHERE p.oid IN ('platform.get_project_databases(uuid,text)'::regprocedure, 'platform.update_database_health(uuid,text,text)'::regprocedure)
@@ -210,7 +98,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     [Test]
     public async Task The_two_views_expose_exactly_the_spec_columns()
     {
-        await using var db = await MigratedTo6Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", "6");
         Assert.That(await ViewColumnsAsync(db, "platform.databases_with_connection_strings"), Is.EqualTo(
             "id,project_id,name,type,host,port,database,username,password,connection_string_decrypted,ssl_enabled,config,metadata,status," +
             "health_check_status,last_health_check_at,health_check_error,created_at,updated_at"));
@@ -222,7 +110,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     [Test]
     public async Task Grants_are_as_built_including_public_select_on_databases_safe_and_public_execute_on_every_function()
     {
-        await using var db = await MigratedTo6Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", "6");
         Assert.Multiple(async () =>
         {
             Assert.That(await RelationAclAsync(db, "platform.databases_safe"), Does.Contain("PUBLIC:SELECT"));
@@ -247,7 +135,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     [Test]
     public async Task Comments_cover_the_table_18_columns_both_views_and_all_six_functions()
     {
-        await using var db = await MigratedTo6Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", "6");
         Assert.That(await db.ScalarAsync<bool>("SELECT obj_description('platform.databases'::regclass, 'pg_class') IS NOT NULL"), Is.True);
         var uncommented = await db.ColumnAsync("""
             SELECT attname FROM pg_attribute
@@ -267,63 +155,17 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
         Assert.That(missing, Is.Empty);
     }
 
-    // ---------------------------------------------------------------- part C: catalog
-
-    [Test]
-    public async Task Rls_is_enabled_but_not_forced_on_exactly_the_25_tables_and_not_on_databases()
-    {
-        await using var db = await MigratedTo6Async();
-        var enabled = await db.ColumnAsync("""
-            SELECT relname FROM pg_class WHERE relnamespace = 'platform'::regnamespace AND relkind = 'r' AND relrowsecurity ORDER BY 1
-            """);
-        Assert.That(enabled, Is.EqualTo(M006_AddDatabaseRegistryAndPermissiveRls.RlsTables.Order(StringComparer.Ordinal)));
-        Assert.That(enabled, Has.Count.EqualTo(25));
-        Assert.That(enabled, Does.Not.Contain("databases"));
-        Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM pg_class WHERE relnamespace = 'platform'::regnamespace AND relforcerowsecurity"), Is.Zero);
-    }
-
-    [Test]
-    public async Task Each_of_the_25_tables_has_one_allow_all_policy_for_all_commands_to_public()
-    {
-        await using var db = await MigratedTo6Async();
-        Assert.Multiple(async () =>
-        {
-            foreach (var table in M006_AddDatabaseRegistryAndPermissiveRls.RlsTables)
-            {
-                var policies = await Catalog.PoliciesAsync(db, $"platform.{table}");
-                Assert.That(policies, Is.EqualTo(new Dictionary<string, string> { [$"permissive_all_{table}"] = "* | permissive | public | true | true" }), table);
-            }
-
-            Assert.That(await Catalog.PoliciesAsync(db, "platform.databases"), Is.Empty);
-        });
-    }
-
     [Test]
     public async Task Counts_after_006_match_spec_section_0()
     {
-        await using var db = await MigratedTo6Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", "6");
         Assert.That(await Catalog.CountsAsync(db), Is.EqualTo(new PlatformCounts(26, 7, 21, 22, 136, 25, 25, 75, 32)));
-    }
-
-    [Test]
-    public async Task Migration_006_adds_exactly_its_own_objects_on_top_of_005()
-    {
-        await using var db = await TestDatabase.MigratedAsync("--to", "5");
-        var before = await Catalog.CountsAsync(db);
-        await UpAsync(db, "6");
-        var after = await Catalog.CountsAsync(db);
-        Assert.That(after, Is.EqualTo(before with
-        {
-            Tables = before.Tables + 1, Views = before.Views + 2, Functions = before.Functions + 6, Triggers = before.Triggers + 2,
-            Indexes = before.Indexes + 8, Policies = before.Policies + 25, RlsTables = before.RlsTables + 25,
-            Checks = before.Checks + 7, ForeignKeys = before.ForeignKeys + 1,
-        }));
     }
 
     [Test]
     public async Task Verify_rls_enabled_and_test_rls_policies_report_the_state_part_c_built()
     {
-        await using var db = await MigratedTo6Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", "6");
         var rows = await db.ColumnAsync("SELECT table_name || ':' || rls_enabled || ':' || policy_count FROM platform.verify_rls_enabled()");
         var expected = M006_AddDatabaseRegistryAndPermissiveRls.RlsTables.Select(t => $"{t}:true:1").Append("databases:false:0")
             .OrderBy(r => r[..r.IndexOf(':', StringComparison.Ordinal)], StringComparer.Ordinal).ToList();
@@ -341,7 +183,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     [Test]
     public async Task Inserting_a_database_fills_the_ciphertext_and_decrypt_returns_the_connection_string()
     {
-        await using var db = await MigratedTo6Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", "6");
         var project = await CreateProjectAsync(db, "acme", "acme-prod");
         var id = await InsertDatabaseAsync(db, project, "cache", "redis", "redis.local", 6379, "redis://default:pw@redis.local:6379");
 
@@ -358,7 +200,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     [Test]
     public async Task The_ciphertext_is_renewed_only_when_the_connection_string_changes_and_updated_at_moves()
     {
-        await using var db = await MigratedTo6Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", "6");
         var project = await CreateProjectAsync(db, "acme", "acme-prod");
         var id = await InsertDatabaseAsync(db, project, "cache", "redis", "redis.local", 6379, "redis://a@redis.local:6379");
         await db.ExecuteAsync($"UPDATE platform.databases SET updated_at = '2000-01-01' WHERE id = '{id}'");
@@ -376,7 +218,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     [Test]
     public async Task Update_database_health_records_the_result_and_reports_whether_a_row_matched()
     {
-        await using var db = await MigratedTo6Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", "6");
         var project = await CreateProjectAsync(db, "acme", "acme-prod");
         var id = await InsertDatabaseAsync(db, project, "docs", "mongodb", "mongo.local", 27017, "mongodb://mongo.local:27017/x");
         await db.ExecuteAsync($"UPDATE platform.databases SET updated_at = '2000-01-01' WHERE id = '{id}'");
@@ -397,7 +239,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     [Test]
     public async Task Get_project_databases_returns_the_projects_non_inactive_databases_newest_first_optionally_by_type()
     {
-        await using var db = await MigratedTo6Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", "6");
         var project = await CreateProjectAsync(db, "acme", "acme-prod");
         var other = await CreateProjectAsync(db, "acme", "acme-dev");
         await InsertDatabaseAsync(db, project, "old-mongo", "mongodb", "m1", 27017, "mongodb://m1:27017", createdAt: "now() - interval '3 days'");
@@ -418,7 +260,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     [Test]
     public async Task Databases_safe_masks_the_connection_string_to_scheme_host_and_port_and_hides_credentials()
     {
-        await using var db = await MigratedTo6Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", "6");
         var project = await CreateProjectAsync(db, "acme", "acme-prod");
         await InsertDatabaseAsync(db, project, "a", "mongodb", "m.local", 27017, "mongodb://u:secret@m.local:27017/db");
         await InsertDatabaseAsync(db, project, "b", "redis", "r.local", 6380, "redis://u:secret@r.local:6380");
@@ -442,7 +284,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     [Test]
     public async Task Constraints_reject_an_unknown_type_an_out_of_range_port_and_a_blank_name()
     {
-        await using var db = await MigratedTo6Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", "6");
         var project = await CreateProjectAsync(db, "acme", "acme-prod");
         async Task<string?> Violated(string name, string type, int port)
         {
@@ -492,8 +334,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
         await using var db = await TestDatabase.MigratedAsync("--to", "5");
         await CreateProjectAsync(db, "lancio", "blackwhale-prod");
 
-        var result = await db.RunAsync("migrate", "up", "--to", "6");
-        Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
+        var result = await db.UpAsync("--to", "6");
         Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM platform.databases"), Is.Zero);
         var lines = result.Stderr.Split('\n').Where(l => l.Contains("006 Railway registration", StringComparison.Ordinal)).ToList();
         Assert.That(lines, Has.Count.EqualTo(1), result.ToString());
@@ -579,7 +420,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     {
         await using var db = await TestDatabase.MigratedAsync("--to", "5");
         var blackwhale = await CreateProjectAsync(db, "lancio", "blackwhale-prod");
-        await UpAsync(db, "6", RailwayConfig);
+        await db.UpAsync(RailwayConfig, "--to", "6");
         Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM platform.databases"), Is.EqualTo(2));
 
         var seeds = new ProductionSeedOptions { RailwayMongoPassword = MongoPassword, RailwayRedisPassword = RedisPassword };
@@ -606,9 +447,8 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
             Is.EqualTo(new[] { "Railway MongoDB", "Railway Redis" }));
 
         // The full cycle: rollback (data loss accepted) and up again registers the same two rows, once.
-        var rollback = await db.RunAsync("rollback", "5", "--allow-data-loss");
-        Assert.That(rollback.ExitCode, Is.EqualTo(0), rollback.ToString());
-        await UpAsync(db, "6", RailwayConfig);
+        await db.RollbackAsync("5", "--allow-data-loss");
+        await db.UpAsync(RailwayConfig, "--to", "6");
         Assert.That(await db.ColumnAsync("SELECT name FROM platform.databases ORDER BY name"), Is.EqualTo(new[] { "Railway MongoDB", "Railway Redis" }));
     }
 
@@ -620,7 +460,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
         var oldest = await CreateProjectAsync(db, "lancio", "mmm-oldest", createdAt: "now() - interval '9 days'");
         await CreateProjectAsync(db, "lancio", "aaa-middle", createdAt: "now() - interval '5 days'");
 
-        await UpAsync(db, "6", RailwayConfig);
+        await db.UpAsync(RailwayConfig, "--to", "6");
         Assert.That(await db.ColumnAsync("SELECT DISTINCT project_id::text FROM platform.databases"), Is.EqualTo(new[] { oldest.ToString() }));
     }
 
@@ -629,7 +469,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     {
         await using var db = await TestDatabase.MigratedAsync("--to", "5");
         await CreateProjectAsync(db, "lancio", "blackwhale-prod");
-        await UpAsync(db, "6", RailwayConfig);
+        await db.UpAsync(RailwayConfig, "--to", "6");
 
         var refused = await db.RunAsync("rollback", "5");
         Assert.That(refused.ExitCode, Is.Not.EqualTo(0), refused.ToString());
@@ -647,11 +487,10 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
         var at5 = await Catalog.SnapshotAsync(db);
         var counts5 = await Catalog.CountsAsync(db);
 
-        await UpAsync(db, "6", RailwayConfig);
+        await db.UpAsync(RailwayConfig, "--to", "6");
         Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM platform.databases"), Is.EqualTo(2));
 
-        var result = await db.RunAsync("rollback", "5", "--allow-data-loss");
-        Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
+        await db.RollbackAsync("5", "--allow-data-loss");
         Assert.That(await Catalog.SnapshotAsync(db), Is.EqualTo(at5));
         Assert.That(await Catalog.CountsAsync(db), Is.EqualTo(counts5));
         Assert.That(await Catalog.ExistsAsync(db, "platform.databases"), Is.False);
@@ -664,19 +503,18 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     [Test]
     public async Task Up_down_up_yields_the_same_schema()
     {
-        await using var db = await MigratedTo6Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", "6");
         var first = await Catalog.SnapshotAsync(db);
 
-        var down = await db.RunAsync("rollback", "5");
-        Assert.That(down.ExitCode, Is.EqualTo(0), down.ToString());
-        await UpAsync(db, "6");
+        await db.RollbackAsync("5");
+        await db.UpAsync("--to", "6");
         Assert.That(await Catalog.SnapshotAsync(db), Is.EqualTo(first));
     }
 
     [Test]
     public async Task Rollback_refuses_and_changes_nothing_when_another_object_depends_on_platform_databases()
     {
-        await using var db = await MigratedTo6Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", "6");
         await db.ExecuteAsync("CREATE VIEW public.my_databases AS SELECT id, name FROM platform.databases");
         var before = await Catalog.SnapshotAsync(db);
 

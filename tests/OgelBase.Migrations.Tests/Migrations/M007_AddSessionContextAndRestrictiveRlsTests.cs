@@ -4,14 +4,14 @@ using OgelBase.Migrations.Migrations;
 using OgelBase.Migrations.Runner.Engine;
 using OgelBase.Migrations.Tests.Support;
 
-namespace OgelBase.Migrations.Tests.Rls;
+namespace OgelBase.Migrations.Tests.Migrations;
 
 /// <summary>
 /// Migration 7: held back unless opted in, and once applied it isolates organizations for every role that does not
 /// bypass RLS. The isolation tests connect as real non-owner login roles: an "app" role that was granted the context
 /// setters (how the application is meant to run) and a "plain" role that was not.
 /// </summary>
-public sealed class M007_SessionContextAndRestrictiveRlsTests
+public sealed class M007_AddSessionContextAndRestrictiveRlsTests
 {
     private const string OrgA = "a0000000-0000-4000-8000-00000000000a";
     private const string OrgB = "b0000000-0000-4000-8000-00000000000b";
@@ -62,8 +62,7 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
     public async Task Migrate_up_on_a_fresh_database_holds_7_back_and_status_json_explains_why()
     {
         await using var db = await TestDatabase.CreateAsync();
-        var up = await db.RunAsync("migrate", "up", "--to", "8");
-        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
+        var up = await db.UpAsync("--to", "8");
         Assert.That(up.Stderr, Does.Contain("held back (opt-in): 007"));
 
         var recorded = await db.ColumnAsync("SELECT version FROM ogelbase_migrations.version_info ORDER BY version");
@@ -97,10 +96,8 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
     public async Task Migrate_up_include_7_applies_it_with_the_corrected_functions_and_a_policy_on_every_rls_table()
     {
         await using var db = await TestDatabase.CreateAsync();
-        var up = await db.RunAsync("migrate", "up", "--to", "8");
-        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
-        var include = await db.RunAsync("migrate", "up", "--to", "8", "--include", "7");
-        Assert.That(include.ExitCode, Is.EqualTo(0), include.ToString());
+        var up = await db.UpAsync("--to", "8");
+        var include = await db.UpAsync("--to", "8", "--include", "7");
         Assert.That(include.Stderr, Does.Contain("applied 007"));
 
         var status = await db.RunAsync("status", "--json");
@@ -126,13 +123,6 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
             WHERE c.relnamespace = 'platform'::regnamespace AND c.relkind = 'r' AND c.relrowsecurity
               AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)
             """), Is.Empty, "an RLS table without any policy denies everything (docs/schema-facts.md §12.31)");
-
-        var setContext = await Catalog.FunctionAsync(db, "platform.set_user_context(uuid,uuid)");
-        Assert.That(setContext, Is.EqualTo("lang=plpgsql volatility=v secdef=t config=search_path=pg_catalog, platform, pg_temp returns=void"));
-        Assert.That(await Catalog.FunctionAsync(db, "platform.user_has_org_role(uuid,text)"),
-            Is.EqualTo("lang=plpgsql volatility=s secdef=t config=search_path=pg_catalog, platform, pg_temp returns=boolean"));
-        Assert.That(await Catalog.FunctionAsync(db, "platform.test_rls_enforcement()"),
-            Is.EqualTo("lang=plpgsql volatility=v secdef=f config= returns=TABLE(test_name text, test_passed boolean, description text)"));
 
         foreach (var signature in M007_AddSessionContextAndRestrictiveRls.SessionHelperSignatures.Concat(M007_AddSessionContextAndRestrictiveRls.PolicyHelperSignatures))
         {
@@ -162,8 +152,7 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
         await db.ExecuteAsync($"ALTER DATABASE \"{db.Name}\" OWNER TO \"{owner.Name}\"");
 
         // The runner connects as the server's superuser, as an operator would with the platform's admin URL.
-        var up = await db.RunAsync("migrate", "up", "--to", "8", "--include", "7");
-        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
+        await db.UpAsync("--to", "8", "--include", "7");
         Assert.That(await db.ScalarAsync<bool>($"SELECT rolsuper FROM pg_roles WHERE rolname = '{PostgresServer.User}'"), Is.True);
         Assert.That(await db.ScalarAsync<bool>($"SELECT rolsuper FROM pg_roles WHERE rolname = '{owner.Name}'"), Is.False);
 
@@ -444,19 +433,16 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
         var expected = await Catalog.SnapshotAsync(reference);
 
         await using var db = await TestDatabase.CreateAsync();
-        var up = await db.RunAsync("migrate", "up", "--to", "8", "--include", "7");
-        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
+        var up = await db.UpAsync("--to", "8", "--include", "7");
         Assert.That(await Catalog.SnapshotAsync(db), Is.Not.EqualTo(expected), "7 changed the catalog, so the comparison below means something");
 
-        var rollback = await db.RunAsync("rollback", "6");
-        Assert.That(rollback.ExitCode, Is.EqualTo(0), rollback.ToString());
+        var rollback = await db.RollbackAsync("6");
         Assert.That(rollback.Stderr, Does.Contain("reverted 007"));
         Assert.That(await Catalog.SnapshotAsync(db), Is.EqualTo(expected));
         Assert.That(await db.ScalarAsync<bool>("SELECT to_regnamespace('platform_private') IS NULL"), Is.True);
         Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM ogelbase_migrations.created_objects WHERE version = 7"), Is.Zero);
 
-        var again = await db.RunAsync("migrate", "up", "--to", "8", "--include", "7");
-        Assert.That(again.ExitCode, Is.EqualTo(0), again.ToString());
+        await db.UpAsync("--to", "8", "--include", "7");
         Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM pg_policies WHERE schemaname = 'platform'"), Is.EqualTo(M007_AddSessionContextAndRestrictiveRls.Policies.Count));
     }
 
@@ -532,8 +518,7 @@ public sealed class M007_SessionContextAndRestrictiveRlsTests
 
         public async Task ApplySevenAsync()
         {
-            var include = await Db.RunAsync("migrate", "up", "--to", "8", "--include", "7");
-            Assert.That(include.ExitCode, Is.EqualTo(0), include.ToString());
+            await Db.UpAsync("--to", "8", "--include", "7");
 
             // The operator's step for the application role (docs/schema-history/mig-007.md).
             await Db.ExecuteAsync($"GRANT EXECUTE ON FUNCTION {string.Join(", ", M007_AddSessionContextAndRestrictiveRls.ContextSetterSignatures)} TO \"{App.Name}\"");

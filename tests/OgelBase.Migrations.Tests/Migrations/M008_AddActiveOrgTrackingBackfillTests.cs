@@ -1,8 +1,9 @@
-using static OgelBase.Migrations.Tests.ActiveOrg.ActiveOrgData;
+using OgelBase.Migrations.Tests.Support;
+using static OgelBase.Migrations.Tests.Support.ActiveOrgData;
 
-namespace OgelBase.Migrations.Tests.ActiveOrg;
+namespace OgelBase.Migrations.Tests.Migrations;
 
-public sealed class ActiveOrgBackfillTests
+public sealed class M008_AddActiveOrgTrackingBackfillTests
 {
     // Ids chosen so that the tie-break (smaller organization id) disagrees with insertion order.
     private static readonly Guid Low = Guid.Parse("10000000-0000-0000-0000-000000000001");
@@ -14,7 +15,7 @@ public sealed class ActiveOrgBackfillTests
     [Test]
     public async Task Backfill_picks_the_earliest_joined_at_puts_null_joined_at_last_breaks_ties_by_organization_id_and_leaves_users_without_membership_null()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         await OrgAsync(db, "high-org", High);
         await OrgAsync(db, "mid-org", Mid);
         await OrgAsync(db, "low-org", Low);
@@ -38,7 +39,7 @@ public sealed class ActiveOrgBackfillTests
 
         var none = await UserAsync(db, "no.membership");
 
-        var result = await UpTo8Async(db);
+        var result = await db.UpAsync("--to", "8");
 
         var active = await ActiveOrgsAsync(db);
         Assert.Multiple(() =>
@@ -55,12 +56,12 @@ public sealed class ActiveOrgBackfillTests
     [Test]
     public async Task Backfill_over_many_small_batches_matches_the_rule_for_every_user()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         await SeedManyAsync(db, users: 250);
         var expected = await ExpectedByRuleAsync(db);
         Assert.That(expected.Values.Count(v => v is null), Is.GreaterThan(10), "the seed has users without membership");
 
-        var result = await UpTo8Async(db, "--batch-size", "7");
+        var result = await db.UpAsync("--to", "8", "--batch-size", "7");
 
         Assert.That(await ActiveOrgsAsync(db), Is.EquivalentTo(expected));
         Assert.That(result.Stderr, Does.Contain($"users: 250, with active org: {expected.Values.Count(v => v is not null)}, without any membership: {expected.Values.Count(v => v is null)}"));
@@ -70,7 +71,7 @@ public sealed class ActiveOrgBackfillTests
     [Test]
     public async Task A_user_whose_active_org_is_already_set_keeps_it_when_8_runs_again_over_an_existing_column()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         await OrgAsync(db, "mid-org", Mid);
         await OrgAsync(db, "high-org", High);
         var chose = await UserAsync(db, "already.chose");
@@ -84,7 +85,7 @@ public sealed class ActiveOrgBackfillTests
         await db.ExecuteAsync("ALTER TABLE platform.users ADD COLUMN active_org_id uuid");
         await ExecuteAsync(db, "UPDATE platform.users SET active_org_id = @org WHERE id = @user", ("org", High), ("user", chose));
 
-        var result = await UpTo8Async(db);
+        var result = await db.UpAsync("--to", "8");
 
         var active = await ActiveOrgsAsync(db);
         Assert.That(active[chose], Is.EqualTo(High), "an existing choice is never overwritten by the backfill");

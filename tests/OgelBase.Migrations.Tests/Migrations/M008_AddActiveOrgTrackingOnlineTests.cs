@@ -2,13 +2,13 @@ using System.Diagnostics;
 using Npgsql;
 using OgelBase.Migrations.Runner.Engine;
 using OgelBase.Migrations.Tests.Support;
-using static OgelBase.Migrations.Tests.ActiveOrg.ActiveOrgData;
+using static OgelBase.Migrations.Tests.Support.ActiveOrgData;
 
-namespace OgelBase.Migrations.Tests.ActiveOrg;
+namespace OgelBase.Migrations.Tests.Migrations;
 
 /// <summary>008 on a live database: killed runs, lock contention, leftovers of earlier attempts.</summary>
 [NonParallelizable] // its subject is timing (signals, lock waits, concurrent processes, online DDL under load): it runs alone
-public sealed class ActiveOrgOnlineTests
+public sealed class M008_AddActiveOrgTrackingOnlineTests
 {
     private static Dictionary<string, string?> SlowBatches(TestDatabase db) => new()
     {
@@ -19,7 +19,7 @@ public sealed class ActiveOrgOnlineTests
     [Test]
     public async Task A_runner_killed_mid_backfill_is_completed_by_a_rerun_with_correct_data_version_8_recorded_once_and_the_lock_free()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         await SeedManyAsync(db, users: 300);
         var expected = await ExpectedByRuleAsync(db);
         var withOrg = expected.Values.Count(v => v is not null);
@@ -42,9 +42,7 @@ public sealed class ActiveOrgOnlineTests
         Assert.That(filled, Is.GreaterThan(0).And.LessThan(withOrg), "killed in the middle of the backfill");
         Assert.That(await TimesVersionRecordedAsync(db, 8), Is.EqualTo(0), "not recorded by a run that did not finish");
 
-        var rerun = await db.RunAsync("migrate", "up", "--to", "8");
-
-        Assert.That(rerun.ExitCode, Is.EqualTo(0), rerun.ToString());
+        var rerun = await db.UpAsync("--to", "8");
         Assert.That(rerun.Stderr, Does.Contain("ALTER TABLE platform.users ADD COLUMN IF NOT EXISTS active_org_id uuid NULL: done; PostgreSQL: column \"active_org_id\" of relation \"users\" already exists, skipping"));
         Assert.That(await ActiveOrgsAsync(db), Is.EquivalentTo(expected));
         Assert.That(await TimesVersionRecordedAsync(db, 8), Is.EqualTo(1));
@@ -56,9 +54,9 @@ public sealed class ActiveOrgOnlineTests
     [Test]
     public async Task A_rollback_killed_while_copying_is_completed_by_a_rerun_and_the_next_up_still_restores_every_choice()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         await SeedManyAsync(db, users: 200);
-        await UpTo8Async(db);
+        await db.UpAsync("--to", "8");
         await db.ExecuteAsync("""
             UPDATE platform.users u SET active_org_id = (SELECT max(m.organization_id::text)::uuid FROM platform.organization_members m WHERE m.user_id = u.id)
             """);
@@ -81,19 +79,18 @@ public sealed class ActiveOrgOnlineTests
         }
 
         Assert.That(await ColumnExistsAsync(db), Is.True, "killed before the column was dropped");
-        var rerun = await db.RunAsync("rollback", Below8);
-        Assert.That(rerun.ExitCode, Is.EqualTo(0), rerun.ToString());
+        var rerun = await db.RollbackAsync(Below8);
         Assert.That(rerun.Stderr, Does.Contain($"saved {saved} users' active organization"));
         Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM pg_trigger WHERE tgname = 'm008_capture_active_org'"), Is.EqualTo(0));
 
-        await UpTo8Async(db);
+        await db.UpAsync("--to", "8");
         Assert.That(await ActiveOrgsAsync(db), Is.EquivalentTo(chosen));
     }
 
     [Test]
     public async Task While_another_session_holds_a_conflicting_lock_migrate_up_gives_up_naming_the_step_and_55P03_and_readers_never_queue_behind_it()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         await SeedManyAsync(db, users: 20);
         await using var blocker = await db.OpenAsync();
         await using var transaction = await blocker.BeginTransactionAsync();
@@ -126,7 +123,7 @@ public sealed class ActiveOrgOnlineTests
     [Test]
     public async Task When_the_conflicting_lock_is_released_during_the_retries_migrate_up_completes()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         await SeedManyAsync(db, users: 20);
         var expected = await ExpectedByRuleAsync(db);
         await using var blocker = await db.OpenAsync();
@@ -152,14 +149,14 @@ public sealed class ActiveOrgOnlineTests
     [Test]
     public async Task An_invalid_index_left_by_an_earlier_concurrent_build_is_dropped_and_rebuilt()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         await db.ExecuteAsync("""
             ALTER TABLE platform.users ADD COLUMN active_org_id uuid;
             CREATE INDEX idx_users_active_org ON platform.users (active_org_id) WHERE active_org_id IS NOT NULL;
             UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'platform.idx_users_active_org'::regclass;
             """);
 
-        var result = await UpTo8Async(db);
+        var result = await db.UpAsync("--to", "8");
 
         Assert.That(result.Stderr, Does.Contain("dropping the INVALID index idx_users_active_org"));
         Assert.That(await db.ScalarAsync<bool>("SELECT indisvalid FROM pg_index WHERE indexrelid = 'platform.idx_users_active_org'::regclass"), Is.True);
@@ -168,7 +165,7 @@ public sealed class ActiveOrgOnlineTests
     [Test]
     public async Task A_failed_verification_fails_the_migration_and_leaves_version_8_unrecorded()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         // An index under the expected name that is not the partial index: the build step accepts the name, the check does not.
         await db.ExecuteAsync("""
             ALTER TABLE platform.users ADD COLUMN active_org_id uuid;
@@ -192,14 +189,14 @@ public sealed class ActiveOrgOnlineTests
     [Test]
     public async Task A_foreign_key_an_earlier_run_left_not_valid_is_skipped_as_already_in_place_and_then_validated()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         await db.ExecuteAsync("""
             ALTER TABLE platform.users ADD COLUMN active_org_id uuid;
             ALTER TABLE platform.users ADD CONSTRAINT users_active_org_id_fkey
               FOREIGN KEY (active_org_id) REFERENCES platform.organizations (id) ON DELETE SET NULL NOT VALID;
             """);
 
-        var result = await UpTo8Async(db);
+        var result = await db.UpAsync("--to", "8");
 
         Assert.That(result.Stderr, Does.Contain("ADD CONSTRAINT users_active_org_id_fkey")
             .And.Contain(": already in place, skipped (constraint \"users_active_org_id_fkey\" for relation \"users\" already exists)"));
@@ -210,7 +207,7 @@ public sealed class ActiveOrgOnlineTests
     [Test]
     public async Task A_foreign_key_of_that_name_defined_otherwise_fails_verification_and_leaves_version_8_unrecorded()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         await db.ExecuteAsync("""
             ALTER TABLE platform.users ADD COLUMN active_org_id uuid;
             ALTER TABLE platform.users ADD CONSTRAINT users_active_org_id_fkey

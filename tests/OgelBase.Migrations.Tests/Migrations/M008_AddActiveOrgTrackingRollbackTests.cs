@@ -1,10 +1,10 @@
 using Npgsql;
 using OgelBase.Migrations.Tests.Support;
-using static OgelBase.Migrations.Tests.ActiveOrg.ActiveOrgData;
+using static OgelBase.Migrations.Tests.Support.ActiveOrgData;
 
-namespace OgelBase.Migrations.Tests.ActiveOrg;
+namespace OgelBase.Migrations.Tests.Migrations;
 
-public sealed class ActiveOrgRollbackTests
+public sealed class M008_AddActiveOrgTrackingRollbackTests
 {
     private const string SideTable = "ogelbase_migrations.m008_saved_active_org";
 
@@ -23,10 +23,10 @@ public sealed class ActiveOrgRollbackTests
     [Test]
     public async Task Up_down_up_on_seeded_data_keeps_every_users_choice_and_the_down_restores_the_catalog_of_version_6()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         await SeedManyAsync(db, users: 120);
         var catalogAt6 = await Catalog.SnapshotAsync(db);
-        await UpTo8Async(db, "--batch-size", "25");
+        await db.UpAsync("--to", "8", "--batch-size", "25");
         await db.ExecuteAsync(SwitchToAnotherMembership);
         var chosen = await ActiveOrgsAsync(db);
         var byRule = await ExpectedByRuleAsync(db);
@@ -43,7 +43,7 @@ public sealed class ActiveOrgRollbackTests
         Assert.That(await db.ScalarAsync<long>($"SELECT count(*) FROM {SideTable} WHERE active_org_id IS NOT NULL"), Is.EqualTo(withChoice));
         Assert.That(await TimesVersionRecordedAsync(db, 8), Is.EqualTo(0));
 
-        var up = await UpTo8Async(db, "--batch-size", "25");
+        var up = await db.UpAsync("--to", "8", "--batch-size", "25");
 
         Assert.That(await ActiveOrgsAsync(db), Is.EquivalentTo(chosen), "every user's choice survived the round trip");
         Assert.That(up.Stderr, Does.Contain($"restore saved active_org_id: finished, {withChoice}/{withChoice} rows, {withChoice} changed"));
@@ -54,7 +54,7 @@ public sealed class ActiveOrgRollbackTests
     [Test]
     public async Task A_user_who_left_the_chosen_org_between_down_and_up_gets_the_backfill_rule_and_one_who_left_every_org_gets_null()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         var first = await OrgAsync(db, "first-org");
         var second = await OrgAsync(db, "second-org");
         var left = await UserAsync(db, "left.second");
@@ -66,13 +66,13 @@ public sealed class ActiveOrgRollbackTests
             await MemberAsync(db, second, user, new DateTimeOffset(2024, 2, 1, 0, 0, 0, TimeSpan.Zero));
         }
 
-        await UpTo8Async(db);
+        await db.UpAsync("--to", "8");
         await ExecuteAsync(db, "UPDATE platform.users SET active_org_id = @org", ("org", second));
         Assert.That((await db.RunAsync("rollback", Below8)).ExitCode, Is.EqualTo(0));
 
         await ExecuteAsync(db, "DELETE FROM platform.organization_members WHERE user_id = @user AND organization_id = @org", ("user", left), ("org", second));
         await ExecuteAsync(db, "DELETE FROM platform.organization_members WHERE user_id = @user", ("user", gone));
-        await UpTo8Async(db);
+        await db.UpAsync("--to", "8");
 
         var active = await ActiveOrgsAsync(db);
         Assert.That(active[stayed], Is.EqualTo(second), "restored");
@@ -91,11 +91,9 @@ public sealed class ActiveOrgRollbackTests
         await db.ExecuteAsync(SwitchToAnotherMembership);
         var chosen = await ActiveOrgsAsync(db);
 
-        var down = await db.RunAsync("rollback", Below8);
-        Assert.That(down.ExitCode, Is.EqualTo(0), down.ToString());
+        await db.RollbackAsync(Below8);
         Assert.That(await db.ScalarAsync<string>($"SELECT relowner::regrole::text FROM pg_class WHERE oid = '{SideTable}'::regclass"), Is.EqualTo(db.Owner));
-        var up = await db.RunAsync("migrate", "up", "--to", "8");
-        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
+        await db.UpAsync("--to", "8");
 
         Assert.That(await ActiveOrgsAsync(db), Is.EquivalentTo(chosen));
         Assert.That(await db.ScalarAsync<bool>($"SELECT has_function_privilege('{db.Owner}', 'platform.set_user_active_org(uuid,uuid)', 'EXECUTE')"), Is.True);
@@ -104,13 +102,11 @@ public sealed class ActiveOrgRollbackTests
     [Test]
     public async Task A_rollback_with_no_active_org_saved_leaves_no_side_table_behind()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         await UserAsync(db, "lonely");
-        await UpTo8Async(db);
+        await db.UpAsync("--to", "8");
 
-        var down = await db.RunAsync("rollback", Below8);
-
-        Assert.That(down.ExitCode, Is.EqualTo(0), down.ToString());
+        var down = await db.RollbackAsync(Below8);
         Assert.That(down.Stderr, Does.Contain("nothing saved"));
         Assert.That(await Catalog.ExistsAsync(db, SideTable), Is.False);
     }
@@ -118,12 +114,12 @@ public sealed class ActiveOrgRollbackTests
     [Test]
     public async Task Choices_written_by_the_app_while_the_rollback_is_copying_survive_the_round_trip()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         await SeedManyAsync(db, users: 60, orgs: 4);
         await db.ExecuteAsync("DELETE FROM platform.users u WHERE (SELECT count(*) FROM platform.organization_members m WHERE m.user_id = u.id) < 2");
         var users = await db.ScalarAsync<long>("SELECT count(*) FROM platform.users");
         Assert.That(users, Is.GreaterThan(20));
-        await UpTo8Async(db);
+        await db.UpAsync("--to", "8");
 
         // Slow copy (2 users per batch, 300 ms apart, so ~4 s for all of them): the app writes while some users are
         // copied and others not yet. A shorter window (1.5 s) was missed once on a machine running two suites at once.
@@ -147,7 +143,7 @@ public sealed class ActiveOrgRollbackTests
         var down = await rollback;
         Assert.That(down.ExitCode, Is.EqualTo(0), down.ToString());
 
-        await UpTo8Async(db);
+        await db.UpAsync("--to", "8");
         Assert.That(await ActiveOrgsAsync(db), Is.EquivalentTo(written), "the trigger kept the newer values; the copy did not overwrite them");
     }
 

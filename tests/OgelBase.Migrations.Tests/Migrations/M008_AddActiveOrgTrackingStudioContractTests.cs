@@ -1,16 +1,16 @@
 using Npgsql;
 using OgelBase.Migrations.Migrations;
 using OgelBase.Migrations.Tests.Support;
-using static OgelBase.Migrations.Tests.ActiveOrg.ActiveOrgData;
+using static OgelBase.Migrations.Tests.Support.ActiveOrgData;
 
-namespace OgelBase.Migrations.Tests.ActiveOrg;
+namespace OgelBase.Migrations.Tests.Migrations;
 
 /// <summary>
 /// The statements Studio runs against 008's objects, verbatim in shape, on a connection of the role Studio uses: the
 /// database's owner, a plain (non-superuser) role that also ran the migrations. If one of these breaks, the org
 /// switcher breaks. Seeding and reading back go through a superuser connection.
 /// </summary>
-public sealed class StudioContractTests
+public sealed class M008_AddActiveOrgTrackingStudioContractTests
 {
     private const string ReadQuery = """
         SELECT u.active_org_id, o.id, o.slug, o.name, om.role, om.joined_at

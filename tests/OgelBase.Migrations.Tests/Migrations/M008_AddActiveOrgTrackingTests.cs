@@ -1,60 +1,19 @@
 using Npgsql;
 using OgelBase.Migrations.Tests.Support;
-using static OgelBase.Migrations.Tests.ActiveOrg.ActiveOrgData;
+using static OgelBase.Migrations.Tests.Support.ActiveOrgData;
 
-namespace OgelBase.Migrations.Tests.ActiveOrg;
+namespace OgelBase.Migrations.Tests.Migrations;
 
-public sealed class ActiveOrgCatalogTests
+public sealed class M008_AddActiveOrgTrackingTests
 {
     [Test]
-    public async Task Migrate_up_to_8_adds_a_nullable_uuid_column_with_a_comment_and_no_default()
+    public async Task Migrate_up_to_8_comments_the_active_org_id_column_and_both_functions()
     {
-        await using var db = await DatabaseBelow8Async();
-        await UpTo8Async(db);
+        await using var db = await TestDatabase.MigratedAsync("--to", "8");
 
-        var column = (await Catalog.ColumnsAsync(db, "platform.users")).Single(c => c.Name == "active_org_id");
-        Assert.That(column, Is.EqualTo(new ColumnFacts("active_org_id", "uuid", NotNull: false, Default: null)));
         var comment = await db.ScalarAsync<string?>(
             "SELECT col_description('platform.users'::regclass, (SELECT attnum FROM pg_attribute WHERE attrelid = 'platform.users'::regclass AND attname = 'active_org_id'))");
         Assert.That(comment, Does.Contain("member").And.Contain("organization"));
-    }
-
-    [Test]
-    public async Task The_foreign_key_sets_null_on_organization_delete_and_is_validated()
-    {
-        await using var db = await DatabaseBelow8Async();
-        await UpTo8Async(db);
-
-        var constraints = await Catalog.ConstraintsAsync(db, "platform.users");
-        Assert.That(constraints["users_active_org_id_fkey"],
-            Is.EqualTo("FOREIGN KEY (active_org_id) REFERENCES platform.organizations(id) ON DELETE SET NULL"));
-        Assert.That(await db.ScalarAsync<bool>("SELECT convalidated FROM pg_constraint WHERE conname = 'users_active_org_id_fkey' AND conrelid = 'platform.users'::regclass"),
-            Is.True, "added NOT VALID, then validated");
-    }
-
-    [Test]
-    public async Task The_partial_index_on_active_org_id_exists_and_is_valid()
-    {
-        await using var db = await DatabaseBelow8Async();
-        await UpTo8Async(db);
-
-        var indexes = await Catalog.IndexesAsync(db, "platform.users");
-        Assert.That(indexes["idx_users_active_org"],
-            Is.EqualTo("CREATE INDEX idx_users_active_org ON platform.users USING btree (active_org_id) WHERE (active_org_id IS NOT NULL)"));
-        Assert.That(await db.ScalarAsync<bool>("SELECT indisvalid AND indisready FROM pg_index WHERE indexrelid = 'platform.idx_users_active_org'::regclass"), Is.True);
-    }
-
-    [Test]
-    public async Task Set_user_active_org_is_a_security_definer_with_a_pinned_search_path_and_get_user_active_org_is_stable()
-    {
-        await using var db = await DatabaseBelow8Async();
-        await UpTo8Async(db);
-
-        Assert.That(await FunctionFactsAsync(db, SetFunction),
-            Is.EqualTo("plpgsql volatile definer [search_path=pg_catalog, platform] returns boolean"));
-        Assert.That(await FunctionFactsAsync(db, GetFunction),
-            Is.EqualTo("plpgsql stable invoker [search_path=pg_catalog, platform] " +
-                       "returns TABLE(organization_id uuid, organization_slug text, organization_name text, user_role text)"));
         foreach (var function in new[] { SetFunction, GetFunction })
         {
             Assert.That(await db.ScalarAsync<string?>($"SELECT obj_description(to_regprocedure('{function}'), 'pg_proc')"), Is.Not.Null.And.Not.Empty, function);
@@ -84,8 +43,8 @@ public sealed class ActiveOrgCatalogTests
                 await alter.ExecuteNonQueryAsync();
             }
 
-            Assert.That((await db.RunAsync("migrate", "up", "--to", Below8)).ExitCode, Is.EqualTo(0));
-            await UpTo8Async(db);
+            await db.UpAsync("--to", Below8);
+            await db.UpAsync("--to", "8");
 
             foreach (var function in new[] { SetFunction, GetFunction })
             {
@@ -117,9 +76,9 @@ public sealed class ActiveOrgCatalogTests
     [Test]
     public async Task After_8_without_7_the_catalog_counts_are_the_documented_production_row_and_8_adds_two_functions_an_index_and_a_foreign_key()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         var before = await Catalog.CountsAsync(db);
-        await UpTo8Async(db);
+        await db.UpAsync("--to", "8");
         var after = await Catalog.CountsAsync(db);
 
         Assert.That(after with { Functions = 0, Indexes = 0, ForeignKeys = 0 }, Is.EqualTo(before with { Functions = 0, Indexes = 0, ForeignKeys = 0 }),
@@ -129,14 +88,4 @@ public sealed class ActiveOrgCatalogTests
             "docs/schema-facts.md §0, row '008 without 007'");
         Assert.That(await Catalog.ExistsAsync(db, "ogelbase_migrations.m008_saved_active_org"), Is.False, "no side table after a plain up");
     }
-
-    private static async Task<string> FunctionFactsAsync(TestDatabase db, string signature) =>
-        await db.ScalarAsync<string>($"""
-            SELECT format('%s %s %s [%s] returns %s', l.lanname,
-                          CASE p.provolatile WHEN 'v' THEN 'volatile' WHEN 's' THEN 'stable' ELSE 'immutable' END,
-                          CASE WHEN p.prosecdef THEN 'definer' ELSE 'invoker' END,
-                          array_to_string(p.proconfig, ','), pg_get_function_result(p.oid))
-            FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
-            WHERE p.oid = to_regprocedure('{signature}')
-            """);
 }

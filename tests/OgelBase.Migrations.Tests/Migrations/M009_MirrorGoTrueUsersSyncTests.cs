@@ -2,43 +2,18 @@ using System.Text.Json;
 using Npgsql;
 using OgelBase.Migrations.Migrations;
 using OgelBase.Migrations.Tests.Support;
+using static OgelBase.Migrations.Tests.Support.MirroredUsers;
 
-namespace OgelBase.Migrations.Tests.GoTrue;
+namespace OgelBase.Migrations.Tests.Migrations;
 
 /// <summary>009 against a GoTrue-shaped auth.users, every write issued by GoTrue's own role.</summary>
-public sealed class GoTrueMirrorTests
+public sealed class M009_MirrorGoTrueUsersSyncTests
 {
-    /// <summary>A database where GoTrue's auth.users existed and then <c>migrate up --include 9</c> ran (a copy of a template built that way).</summary>
-    /// <param name="upArgs">More arguments for the <c>migrate up --include 9</c> that builds the database (e.g. <c>--to 10</c>).</param>
-    internal static async Task<(TestDatabase Db, GoTrueAuth GoTrue)> MigratedAsync(params string[] upArgs)
-    {
-        var db = await TestDatabase.MigratedAsync(GoTrueAuth.InTemplate, ["--include", "9", .. upArgs]);
-        return (db, await GoTrueAuth.InCopyAsync(db));
-    }
-
-    internal static async Task<Dictionary<string, object?>> PlatformUserAsync(TestDatabase db, Guid id)
-    {
-        await using var connection = await db.OpenAsync();
-        await using var command = new NpgsqlCommand("SELECT * FROM platform.users WHERE id = @id", connection) { Parameters = { new("id", id) } };
-        await using var reader = await command.ExecuteReaderAsync();
-        Assert.That(await reader.ReadAsync(), Is.True, $"platform user {id} exists");
-        return Enumerable.Range(0, reader.FieldCount).ToDictionary(reader.GetName, i => reader.IsDBNull(i) ? null : reader.GetValue(i));
-    }
-
-    internal static Task<long> CountAsync(TestDatabase db, string sql) => db.ScalarAsync<long>(sql);
-
-    internal static Task<long> OrgsOwnedAsync(TestDatabase db, Guid user) =>
-        db.ScalarAsync<long>($"SELECT count(*) FROM platform.organization_members WHERE user_id = '{user}' AND role = 'owner'");
-
-    internal static Task<string?> FailureAsync(TestDatabase db, Guid user) =>
-        db.ScalarAsync<string?>($"SELECT reason FROM {M009_MirrorGoTrueUsers.FailuresTable} WHERE user_id = '{user}'");
-
     [Test]
     public async Task Without_include_9_is_held_back_and_status_says_it_needs_gotrue()
     {
         await using var db = await TestDatabase.CreateAsync();
-        var up = await db.RunAsync("migrate", "up");
-        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
+        var up = await db.UpAsync();
         Assert.That(up.Stderr, Does.Contain("use --include 9"));
 
         var status = await db.RunAsync("status", "--json");
@@ -66,9 +41,8 @@ public sealed class GoTrueMirrorTests
     [Test]
     public async Task A_sign_up_becomes_a_platform_user_with_one_active_default_org_and_Studio_authenticates_it()
     {
-        var (db, gotrue) = await MigratedAsync();
-        await using var _ = db;
-        await using var __ = gotrue;
+        await using var db = await TestDatabase.MigratedAsync(GoTrueAuth.InTemplate, "--include", "9");
+        await using var gotrue = await GoTrueAuth.InCopyAsync(db);
 
         var id = await gotrue.SignUpAsync("John.Smith@x.io", """{"first_name":"John","last_name":"Smith","plan":"free"}""", confirmed: true);
 
@@ -91,9 +65,8 @@ public sealed class GoTrueMirrorTests
     [Test]
     public async Task Updates_copy_address_confirmation_sign_in_ban_and_metadata_and_a_ban_locks_Studio_out()
     {
-        var (db, gotrue) = await MigratedAsync();
-        await using var _ = db;
-        await using var __ = gotrue;
+        await using var db = await TestDatabase.MigratedAsync(GoTrueAuth.InTemplate, "--include", "9");
+        await using var gotrue = await GoTrueAuth.InCopyAsync(db);
         var id = await gotrue.SignUpAsync("ann@example.com");
         var token = await GoTrueAuth.StudioSessionAsync(db, id);
 
@@ -119,9 +92,8 @@ public sealed class GoTrueMirrorTests
     [Test]
     public async Task A_soft_delete_marks_the_platform_user_deleted_without_the_address_and_locks_Studio_out()
     {
-        var (db, gotrue) = await MigratedAsync();
-        await using var _ = db;
-        await using var __ = gotrue;
+        await using var db = await TestDatabase.MigratedAsync(GoTrueAuth.InTemplate, "--include", "9");
+        await using var gotrue = await GoTrueAuth.InCopyAsync(db);
         var id = await gotrue.SignUpAsync("gone@example.com");
         var token = await GoTrueAuth.StudioSessionAsync(db, id);
 
@@ -140,9 +112,8 @@ public sealed class GoTrueMirrorTests
     [Test]
     public async Task A_hard_delete_soft_deletes_the_platform_user_and_keeps_its_organization()
     {
-        var (db, gotrue) = await MigratedAsync();
-        await using var _ = db;
-        await using var __ = gotrue;
+        await using var db = await TestDatabase.MigratedAsync(GoTrueAuth.InTemplate, "--include", "9");
+        await using var gotrue = await GoTrueAuth.InCopyAsync(db);
         var id = await gotrue.SignUpAsync("hard@example.com");
         var token = await GoTrueAuth.StudioSessionAsync(db, id);
 
@@ -156,9 +127,8 @@ public sealed class GoTrueMirrorTests
     [Test]
     public async Task An_address_platform_users_rejects_never_fails_GoTrue_is_listed_and_is_mirrored_by_the_next_write_that_fixes_it()
     {
-        var (db, gotrue) = await MigratedAsync();
-        await using var _ = db;
-        await using var __ = gotrue;
+        await using var db = await TestDatabase.MigratedAsync(GoTrueAuth.InTemplate, "--include", "9");
+        await using var gotrue = await GoTrueAuth.InCopyAsync(db);
 
         var id = await gotrue.SignUpAsync("o'brien@example.com");
 
@@ -180,9 +150,8 @@ public sealed class GoTrueMirrorTests
     [Test]
     public async Task A_phone_or_anonymous_sign_up_without_address_is_listed_and_mirrored_once_it_has_one()
     {
-        var (db, gotrue) = await MigratedAsync();
-        await using var _ = db;
-        await using var __ = gotrue;
+        await using var db = await TestDatabase.MigratedAsync(GoTrueAuth.InTemplate, "--include", "9");
+        await using var gotrue = await GoTrueAuth.InCopyAsync(db);
 
         var phone = await gotrue.SignUpAsync(null, phone: "15551234567");
         var anonymous = await gotrue.SignUpAsync(null);
@@ -201,9 +170,8 @@ public sealed class GoTrueMirrorTests
     [Test]
     public async Task An_address_an_existing_platform_user_has_is_never_attached_to_that_user()
     {
-        var (db, gotrue) = await MigratedAsync();
-        await using var _ = db;
-        await using var __ = gotrue;
+        await using var db = await TestDatabase.MigratedAsync(GoTrueAuth.InTemplate, "--include", "9");
+        await using var gotrue = await GoTrueAuth.InCopyAsync(db);
         var existing = Guid.NewGuid();
         await db.ExecuteAsync($"INSERT INTO platform.users (id, email, first_name) VALUES ('{existing}', 'taken@example.com', 'Owner')");
         var before = await PlatformUserAsync(db, existing);
@@ -226,9 +194,8 @@ public sealed class GoTrueMirrorTests
     [Test]
     public async Task An_address_change_to_a_taken_address_still_mirrors_the_ban_and_lists_the_address()
     {
-        var (db, gotrue) = await MigratedAsync();
-        await using var _ = db;
-        await using var __ = gotrue;
+        await using var db = await TestDatabase.MigratedAsync(GoTrueAuth.InTemplate, "--include", "9");
+        await using var gotrue = await GoTrueAuth.InCopyAsync(db);
         await db.ExecuteAsync($"INSERT INTO platform.users (id, email) VALUES ('{Guid.NewGuid()}', 'other@example.com')");
         var id = await gotrue.SignUpAsync("me@example.com");
 
@@ -246,9 +213,8 @@ public sealed class GoTrueMirrorTests
     [TestCase("a@example.com", "a-")]
     public async Task Every_default_org_slug_satisfies_the_slug_check(string email, string prefix)
     {
-        var (db, gotrue) = await MigratedAsync();
-        await using var _ = db;
-        await using var __ = gotrue;
+        await using var db = await TestDatabase.MigratedAsync(GoTrueAuth.InTemplate, "--include", "9");
+        await using var gotrue = await GoTrueAuth.InCopyAsync(db);
 
         var id = await gotrue.SignUpAsync(email);
 
@@ -260,9 +226,8 @@ public sealed class GoTrueMirrorTests
     [Test]
     public async Task A_very_long_local_part_gives_a_slug_within_the_column_and_the_check()
     {
-        var (db, gotrue) = await MigratedAsync();
-        await using var _ = db;
-        await using var __ = gotrue;
+        await using var db = await TestDatabase.MigratedAsync(GoTrueAuth.InTemplate, "--include", "9");
+        await using var gotrue = await GoTrueAuth.InCopyAsync(db);
         var email = new string('x', 199) + ".-" + new string('y', 40) + "@example.com";
 
         var id = await gotrue.SignUpAsync(email);
@@ -276,9 +241,8 @@ public sealed class GoTrueMirrorTests
     [Test]
     public async Task A_taken_slug_is_retried_with_another_suffix_and_the_user_still_gets_exactly_one_org()
     {
-        var (db, gotrue) = await MigratedAsync();
-        await using var _ = db;
-        await using var __ = gotrue;
+        await using var db = await TestDatabase.MigratedAsync(GoTrueAuth.InTemplate, "--include", "9");
+        await using var gotrue = await GoTrueAuth.InCopyAsync(db);
         var id = Guid.NewGuid();
         await db.ExecuteAsync($"INSERT INTO platform.organizations (name, slug) VALUES ('Squatter', 'john-smith-{id.ToString()[..8]}')");
 
@@ -292,9 +256,8 @@ public sealed class GoTrueMirrorTests
     [Test]
     public async Task The_functions_live_in_platform_pin_search_path_only_the_trigger_is_security_definer_and_PUBLIC_can_execute_none()
     {
-        var (db, gotrue) = await MigratedAsync();
-        await using var _ = db;
-        await using var __ = gotrue;
+        await using var db = await TestDatabase.MigratedAsync(GoTrueAuth.InTemplate, "--include", "9");
+        await using var gotrue = await GoTrueAuth.InCopyAsync(db);
 
         var rows = await db.ColumnAsync("""
             SELECT p.oid::regprocedure::text || '|' || p.prosecdef || '|' || coalesce(array_to_string(p.proconfig, ','), '') || '|' ||
@@ -326,9 +289,8 @@ public sealed class GoTrueMirrorTests
     [Test]
     public async Task GoTrue_writes_go_through_even_when_the_mirror_itself_is_broken()
     {
-        var (db, gotrue) = await MigratedAsync();
-        await using var _ = db;
-        await using var __ = gotrue;
+        await using var db = await TestDatabase.MigratedAsync(GoTrueAuth.InTemplate, "--include", "9");
+        await using var gotrue = await GoTrueAuth.InCopyAsync(db);
         await db.ExecuteAsync($"ALTER TABLE {M009_MirrorGoTrueUsers.FailuresTable} RENAME TO broken_by_hand");
 
         var id = await gotrue.SignUpAsync("o'brien@example.com");
@@ -342,9 +304,8 @@ public sealed class GoTrueMirrorTests
     [Test]
     public async Task The_documented_retry_statement_mirrors_every_listed_user_once_the_cause_is_fixed()
     {
-        var (db, gotrue) = await MigratedAsync();
-        await using var _ = db;
-        await using var __ = gotrue;
+        await using var db = await TestDatabase.MigratedAsync(GoTrueAuth.InTemplate, "--include", "9");
+        await using var gotrue = await GoTrueAuth.InCopyAsync(db);
         await db.ExecuteAsync($"INSERT INTO platform.users (id, email) VALUES ('{Guid.NewGuid()}', 'shared@example.com')");
         var id = await gotrue.SignUpAsync("shared@example.com");
         Assert.That(await FailureAsync(db, id), Is.Not.Null);

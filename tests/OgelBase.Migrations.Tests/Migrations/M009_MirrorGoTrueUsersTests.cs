@@ -1,9 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json;
 using OgelBase.Migrations.Runner.Engine;
-using OgelBase.Migrations.Tests.GoTrue;
 using OgelBase.Migrations.Tests.Support;
-using static OgelBase.Migrations.Tests.GoTrue.GoTrueMirrorTests;
+using static OgelBase.Migrations.Tests.Support.MirroredUsers;
 
 namespace OgelBase.Migrations.Tests.Migrations;
 
@@ -42,16 +41,14 @@ public sealed class M009_MirrorGoTrueUsersTests
         await db.ExecuteAsync($"INSERT INTO platform.users (id, email) VALUES ('{appUser}', 'app.user@example.com')");
         await gotrue.SignUpAsync("app.user@example.com", id: appUser);
 
-        var up = await db.RunAsync("migrate", "up", "--include", "9");
-
-        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
+        var up = await db.UpAsync("--include", "9");
         Assert.That(up.Stderr, Does.Contain("applied 1 migration (009)"));
         Assert.That((await RecordedAsync(db))[^1], Is.EqualTo("9"), "recorded after 10");
-        Assert.That(await CountAsync(db, "SELECT count(*) FROM platform.users u JOIN auth.users a ON a.id = u.id WHERE a.deleted_at IS NULL AND u.deleted_at IS NULL"), Is.EqualTo(26),
+        Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM platform.users u JOIN auth.users a ON a.id = u.id WHERE a.deleted_at IS NULL AND u.deleted_at IS NULL"), Is.EqualTo(26),
             "25 plain users and the app's own user with the same id");
-        Assert.That(await CountAsync(db, $"SELECT count(*) FROM platform.users WHERE id = '{seeded[25]}'"), Is.Zero, "a user deleted before 9 is not mirrored");
-        Assert.That(await CountAsync(db, "SELECT count(*) FROM platform.auth_user_sync_failures"), Is.EqualTo(2), "the bad address and the phone user are listed");
-        Assert.That(await CountAsync(db, "SELECT count(*) FROM platform.organization_members WHERE role = 'owner'"), Is.EqualTo(25),
+        Assert.That(await db.ScalarAsync<long>($"SELECT count(*) FROM platform.users WHERE id = '{seeded[25]}'"), Is.Zero, "a user deleted before 9 is not mirrored");
+        Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM platform.auth_user_sync_failures"), Is.EqualTo(2), "the bad address and the phone user are listed");
+        Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM platform.organization_members WHERE role = 'owner'"), Is.EqualTo(25),
             "one organization per newly mirrored user; the user that already existed in platform gets none");
         Assert.That(await OrgsOwnedAsync(db, appUser), Is.Zero);
 
@@ -82,7 +79,7 @@ public sealed class M009_MirrorGoTrueUsersTests
         using (var runner = RunnerProcess.Start(environment, "migrate", "up", "--include", "9", "--batch-size", "10"))
         {
             var clock = Stopwatch.StartNew();
-            while (await CountAsync(db, "SELECT CASE WHEN to_regclass('platform.auth_user_sync_failures') IS NULL THEN 0 ELSE (SELECT count(*) FROM platform.users) END") < 30)
+            while (await db.ScalarAsync<long>("SELECT CASE WHEN to_regclass('platform.auth_user_sync_failures') IS NULL THEN 0 ELSE (SELECT count(*) FROM platform.users) END") < 30)
             {
                 Assert.That(runner.HasExited, Is.False, "the runner finished before it could be killed");
                 Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromMinutes(2)), "the backfill never started");
@@ -93,17 +90,15 @@ public sealed class M009_MirrorGoTrueUsersTests
             await runner.WaitAsync(TimeSpan.FromSeconds(30));
         }
 
-        Assert.That(await CountAsync(db, "SELECT count(*) FROM platform.users"), Is.GreaterThan(0).And.LessThan(300), "killed in the middle of the backfill");
+        Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM platform.users"), Is.GreaterThan(0).And.LessThan(300), "killed in the middle of the backfill");
         Assert.That(await RecordedAsync(db), Does.Not.Contain("9"));
 
-        var rerun = await db.RunAsync("migrate", "up", "--include", "9");
-
-        Assert.That(rerun.ExitCode, Is.EqualTo(0), rerun.ToString());
+        var rerun = await db.UpAsync("--include", "9");
         Assert.That(rerun.Stderr, Does.Contain("already in place, skipped"));
-        Assert.That(await CountAsync(db, "SELECT count(*) FROM platform.users"), Is.EqualTo(300));
-        Assert.That(await CountAsync(db, "SELECT count(*) FROM platform.organization_members WHERE role = 'owner'"), Is.EqualTo(300));
-        Assert.That(await CountAsync(db, "SELECT count(*) FROM platform.organizations"), Is.EqualTo(300), "no organization without its owner");
-        Assert.That(await CountAsync(db, EveryUserOwnsAtMostOneOrg), Is.Zero);
+        Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM platform.users"), Is.EqualTo(300));
+        Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM platform.organization_members WHERE role = 'owner'"), Is.EqualTo(300));
+        Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM platform.organizations"), Is.EqualTo(300), "no organization without its owner");
+        Assert.That(await db.ScalarAsync<long>(EveryUserOwnsAtMostOneOrg), Is.Zero);
         Assert.That((await RecordedAsync(db)).Count(v => v == "9"), Is.EqualTo(1));
         await using var connection = await db.OpenAsync();
         Assert.That(await MigrationLock.IsHeldAsync(connection), Is.False);
@@ -113,36 +108,31 @@ public sealed class M009_MirrorGoTrueUsersTests
     public async Task Rollback_8_removes_trigger_and_functions_keeps_users_and_orgs_GoTrue_keeps_working_and_include_9_picks_up()
     {
         // At 10: rollback 8 then reverts exactly 10 and 9 (11's Down has a data-loss guard of its own, tested with 11).
-        var (db, gotrue) = await MigratedAsync("--to", "10");
-        await using var _ = db;
-        await using var __ = gotrue;
+        await using var db = await TestDatabase.MigratedAsync(GoTrueAuth.InTemplate, "--include", "9", "--to", "10");
+        await using var gotrue = await GoTrueAuth.InCopyAsync(db);
         var before = await gotrue.SignUpAsync("before@example.com");
         var failed = await gotrue.SignUpAsync("o'brien@example.com");
 
-        var rollback = await db.RunAsync("rollback", "8");
-
-        Assert.That(rollback.ExitCode, Is.EqualTo(0), rollback.ToString());
+        var rollback = await db.RollbackAsync("8");
         Assert.That(rollback.Stderr, Does.Contain("their organizations stay"));
         Assert.That(await RecordedAsync(db), Does.Not.Contain("9").And.Not.Contain("10"));
-        Assert.That(await CountAsync(db, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'auth.users'::regclass AND NOT tgisinternal"), Is.Zero);
-        Assert.That(await CountAsync(db, "SELECT count(*) FROM pg_proc WHERE proname LIKE 'gotrue%'"), Is.Zero);
+        Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'auth.users'::regclass AND NOT tgisinternal"), Is.Zero);
+        Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM pg_proc WHERE proname LIKE 'gotrue%'"), Is.Zero);
         Assert.That((await PlatformUserAsync(db, before))["deleted_at"], Is.Null);
         Assert.That(await OrgsOwnedAsync(db, before), Is.EqualTo(1));
 
         var during = await gotrue.SignUpAsync("during@example.com");
         await gotrue.SignInAsync(before);
         await gotrue.ChangeEmailAsync(failed, "obrien@example.com");
-        Assert.That(await CountAsync(db, $"SELECT count(*) FROM platform.users WHERE id = '{during}'"), Is.Zero, "not mirrored while 9 is rolled back");
+        Assert.That(await db.ScalarAsync<long>($"SELECT count(*) FROM platform.users WHERE id = '{during}'"), Is.Zero, "not mirrored while 9 is rolled back");
 
-        var up = await db.RunAsync("migrate", "up", "--include", "9");
-
-        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
+        await db.UpAsync("--include", "9");
         Assert.That((await PlatformUserAsync(db, during))["email"], Is.EqualTo("during@example.com"));
         Assert.That((await PlatformUserAsync(db, failed))["email"], Is.EqualTo("obrien@example.com"));
         Assert.That((await PlatformUserAsync(db, before))["last_sign_in_at"], Is.Not.Null);
         Assert.That(await OrgsOwnedAsync(db, before), Is.EqualTo(1), "no second organization for a user mirrored before the rollback");
-        Assert.That(await CountAsync(db, EveryUserOwnsAtMostOneOrg), Is.Zero);
-        Assert.That(await CountAsync(db, "SELECT count(*) FROM platform.auth_user_sync_failures"), Is.Zero);
+        Assert.That(await db.ScalarAsync<long>(EveryUserOwnsAtMostOneOrg), Is.Zero);
+        Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM platform.auth_user_sync_failures"), Is.Zero);
     }
 
     [Test]
@@ -153,15 +143,12 @@ public sealed class M009_MirrorGoTrueUsersTests
         await using var gotrue = await GoTrueAuth.CreateAsync(db);
         Assert.That((await db.RunAsync("migrate", "up", "--include", "9", "--to", "10")).ExitCode, Is.EqualTo(0));
 
-        var rollback = await db.RunAsync("rollback", "9");
-
-        Assert.That(rollback.ExitCode, Is.EqualTo(0), rollback.ToString());
+        await db.RollbackAsync("9");
         Assert.That(await RecordedAsync(db), Does.Contain("9").And.Not.Contain("10"));
         var id = await gotrue.SignUpAsync("still@example.com");
         Assert.That(await OrgsOwnedAsync(db, id), Is.EqualTo(1));
 
-        var up = await db.RunAsync("migrate", "up", "--to", "10");
-        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
+        var up = await db.UpAsync("--to", "10");
         Assert.That(up.Stderr, Does.Contain("applied 1 migration (010)"));
         Assert.That((await db.RunAsync("verify")).ExitCode, Is.EqualTo(0));
     }
@@ -177,8 +164,8 @@ public sealed class M009_MirrorGoTrueUsersTests
         var late = await gotrue.SignUpAsync("Late.User@example.com");
         Assert.That(await OrgsOwnedAsync(db, early), Is.EqualTo(1), "the original gave the backfilled user an organization");
         Assert.That(await OrgsOwnedAsync(db, late), Is.EqualTo(1), "and the user it mirrored");
-        var users = await CountAsync(db, "SELECT count(*) FROM platform.users");
-        var orgs = await CountAsync(db, "SELECT count(*) FROM platform.organizations");
+        var users = await db.ScalarAsync<long>("SELECT count(*) FROM platform.users");
+        var orgs = await db.ScalarAsync<long>("SELECT count(*) FROM platform.organizations");
 
         var baseline = await db.RunAsync("baseline");
 
@@ -186,12 +173,10 @@ public sealed class M009_MirrorGoTrueUsersTests
         Assert.That(baseline.Stdout, Does.Contain("009     original"));
         Assert.That(await RecordedAsync(db), Is.EquivalentTo(new[] { "1", "2", "3", "5", "6", "8" }), "4 is data only and seeded without values here; never 9");
 
-        var up = await db.RunAsync("migrate", "up", "--include", "9");
-
-        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
+        var up = await db.UpAsync("--include", "9");
         Assert.That(up.Stderr, Does.Contain("found the original 009"));
-        Assert.That(await CountAsync(db, "SELECT count(*) FROM platform.users"), Is.EqualTo(users));
-        Assert.That(await CountAsync(db, "SELECT count(*) FROM platform.organizations"), Is.EqualTo(orgs));
+        Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM platform.users"), Is.EqualTo(users));
+        Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM platform.organizations"), Is.EqualTo(orgs));
         Assert.That(await db.ScalarAsync<bool>("""
             SELECT to_regprocedure('public.sync_auth_user_to_platform()') IS NULL AND to_regprocedure('public.create_default_org_for_user()') IS NULL
                AND NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname IN ('on_auth_user_change', 'on_platform_user_created'))
@@ -220,17 +205,14 @@ public sealed class M009_MirrorGoTrueUsersTests
     [Test]
     public async Task Rollback_8_still_works_after_GoTrues_schema_was_dropped()
     {
-        var (db, gotrue) = await MigratedAsync();
-        await using var _ = db;
-        await using var __ = gotrue;
+        await using var db = await TestDatabase.MigratedAsync(GoTrueAuth.InTemplate, "--include", "9");
+        await using var gotrue = await GoTrueAuth.InCopyAsync(db);
         await gotrue.SignUpAsync("kept@example.com");
         await db.ExecuteAsync("DROP SCHEMA auth CASCADE");
 
-        var rollback = await db.RunAsync("rollback", "8");
-
-        Assert.That(rollback.ExitCode, Is.EqualTo(0), rollback.ToString());
-        Assert.That(await CountAsync(db, "SELECT count(*) FROM pg_proc WHERE proname LIKE 'gotrue%'"), Is.Zero);
-        Assert.That(await CountAsync(db, "SELECT count(*) FROM platform.users WHERE email = 'kept@example.com'"), Is.EqualTo(1));
+        await db.RollbackAsync("8");
+        Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM pg_proc WHERE proname LIKE 'gotrue%'"), Is.Zero);
+        Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM platform.users WHERE email = 'kept@example.com'"), Is.EqualTo(1));
     }
 
     [Test]
@@ -244,12 +226,10 @@ public sealed class M009_MirrorGoTrueUsersTests
 
         Assert.That(refused.ExitCode, Is.EqualTo(1), refused.ToString());
         Assert.That(refused.Stderr, Does.Contain("GRANT SELECT, TRIGGER ON auth.users"));
-        Assert.That(await CountAsync(db, "SELECT count(*) FROM pg_proc WHERE proname LIKE 'gotrue%'"), Is.Zero, "nothing was applied");
+        Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM pg_proc WHERE proname LIKE 'gotrue%'"), Is.Zero, "nothing was applied");
 
         await gotrue.ExecuteAsync($"GRANT USAGE ON SCHEMA auth TO \"{db.Owner}\"; GRANT SELECT, TRIGGER ON auth.users TO \"{db.Owner}\"");
-        var up = await db.RunAsync("migrate", "up", "--include", "9");
-
-        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
+        await db.UpAsync("--include", "9");
         var id = await gotrue.SignUpAsync("plain@example.com");
         Assert.That(await OrgsOwnedAsync(db, id), Is.EqualTo(1), "mirrored through the trigger function owned by the plain migration role");
     }

@@ -1,7 +1,7 @@
 using Npgsql;
 using OgelBase.Migrations.Tests.Support;
 
-namespace OgelBase.Migrations.Tests.Studio;
+namespace OgelBase.Migrations.Tests.Migrations;
 
 /// <summary>
 /// The Studio app's contract with the platform schema: every statement it sends (<see cref="StudioStatements"/>),
@@ -14,7 +14,7 @@ namespace OgelBase.Migrations.Tests.Studio;
 /// (CREATE DATABASE ... TEMPLATE), so statements that write never see each other.
 /// </para>
 /// </summary>
-public sealed class AppStatementContractTests
+public sealed class M011_ServeStudioContractAppStatementsTests
 {
     private TestDatabase? _template;
 
@@ -22,8 +22,7 @@ public sealed class AppStatementContractTests
     public async Task MigrateAndSeedTheTemplate()
     {
         _template = await TestDatabase.CreateAsync();
-        var up = await _template.RunAsync("migrate", "up");
-        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
+        await _template.UpAsync();
         await _template.ExecuteAsync(StudioSeed.Sql);
 
         // A template cannot be copied while anyone is connected to it, pooled idle connections included.

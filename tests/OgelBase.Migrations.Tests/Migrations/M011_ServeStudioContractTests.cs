@@ -1,7 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using OgelBase.Migrations.Infrastructure;
 using OgelBase.Migrations.Migrations;
-using OgelBase.Migrations.Tests.Studio;
 using OgelBase.Migrations.Tests.Support;
 
 namespace OgelBase.Migrations.Tests.Migrations;
@@ -9,21 +8,15 @@ namespace OgelBase.Migrations.Tests.Migrations;
 /// <summary>Migration 11 itself: what it derives for existing rows, its exact Down and its data-loss guard, and production's path to it.</summary>
 public sealed class M011_ServeStudioContractTests
 {
-    private static async Task UpAsync(TestDatabase db, params string[] to)
-    {
-        var up = await db.RunAsync(["migrate", "up", .. to]);
-        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
-    }
-
     [Test]
     public async Task Existing_rows_get_accepted_at_from_joined_at_and_the_apps_names_of_addon_id_and_stripe_payment_method_id_again_after_a_rollback()
     {
         await using var db = await TestDatabase.CreateAsync();
-        await UpAsync(db, "--to", "10");
+        await db.UpAsync("--to", "10");
         await db.ExecuteAsync(StudioSeed.Sql);
         await db.ExecuteAsync($"INSERT INTO platform.organization_members (organization_id, user_id, role, invited_at, joined_at) VALUES ('{StudioSeed.Acme}', '{StudioSeed.Carol}', 'member', now(), NULL)");
 
-        await UpAsync(db);
+        await db.UpAsync();
 
         Assert.That(await db.ColumnAsync("SELECT u.username || ' ' || coalesce(to_char(m.accepted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), 'pending') FROM platform.organization_members m JOIN platform.users u ON u.id = m.user_id ORDER BY 1"),
             Is.EqualTo(new[] { "alice 2024-01-01 00:00", "bob 2024-02-02 00:00", "carol pending", "dave 2024-03-01 12:00" }), "a member who never joined has not accepted");
@@ -40,9 +33,8 @@ public sealed class M011_ServeStudioContractTests
         Assert.That(verify.ExitCode, Is.EqualTo(0), verify.ToString());
 
         // Everything 11 holds here it derived itself, so rolling back loses nothing and the next up derives it again.
-        var rollback = await db.RunAsync("rollback", "10");
-        Assert.That(rollback.ExitCode, Is.EqualTo(0), rollback.ToString());
-        await UpAsync(db);
+        await db.RollbackAsync("10");
+        await db.UpAsync();
         Assert.That(await db.ColumnAsync($"SELECT to_char(accepted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') FROM platform.organization_members WHERE id = '{StudioSeed.BobMembership}'"),
             Is.EqualTo(new[] { "2024-02-02 00:00" }));
     }
@@ -51,19 +43,18 @@ public sealed class M011_ServeStudioContractTests
     public async Task Rollback_to_10_restores_the_version_10_catalog_exactly_and_up_again_ends_where_the_first_up_did()
     {
         await using var db = await TestDatabase.CreateAsync();
-        await UpAsync(db, "--to", "10");
+        await db.UpAsync("--to", "10");
         var at10 = await Catalog.SnapshotAsync(db);
 
-        await UpAsync(db);
+        await db.UpAsync();
         var at11 = await Catalog.SnapshotAsync(db);
         Assert.That(at11, Is.Not.EqualTo(at10));
 
         // No --allow-data-loss: the added columns hold nothing yet.
-        var rollback = await db.RunAsync("rollback", "10");
-        Assert.That(rollback.ExitCode, Is.EqualTo(0), rollback.ToString());
+        await db.RollbackAsync("10");
         Assert.That(await Catalog.SnapshotAsync(db), Is.EqualTo(at10));
 
-        await UpAsync(db);
+        await db.UpAsync();
         Assert.That(await Catalog.SnapshotAsync(db), Is.EqualTo(at11));
     }
 
@@ -71,10 +62,10 @@ public sealed class M011_ServeStudioContractTests
     public async Task Rollback_to_10_counts_the_added_columns_data_and_soft_deleted_projects_and_refuses_without_allow_data_loss()
     {
         await using var db = await TestDatabase.CreateAsync();
-        await UpAsync(db, "--to", "10");
+        await db.UpAsync("--to", "10");
         var at10 = await Catalog.SnapshotAsync(db);
         await db.ExecuteAsync(StudioSeed.Sql);
-        await UpAsync(db);
+        await db.UpAsync();
         await db.ExecuteAsync($"UPDATE platform.projects SET status = 'deleted' WHERE id = '{StudioSeed.Scratch}'");
         await db.ExecuteAsync($"UPDATE platform.projects SET disk_auto_scale_enabled = true, disk_auto_scale_limit_gb = 64 WHERE id = '{StudioSeed.Prod}'");
         await db.ExecuteAsync($"UPDATE platform.organization_members SET accepted_at = joined_at + interval '1 hour' WHERE id = '{StudioSeed.BobMembership}'");
@@ -88,8 +79,7 @@ public sealed class M011_ServeStudioContractTests
         Assert.That(refusal, Does.Not.Contain("platform.projects.region").And.Not.Contain("addon_type"), "empty columns and the aliases of kept columns are no loss");
         Assert.That(await db.ColumnAsync("SELECT max(version)::text FROM ogelbase_migrations.version_info"), Is.EqualTo(new[] { "11" }), "nothing reverted");
 
-        var rollback = await db.RunAsync("rollback", "10", "--allow-data-loss");
-        Assert.That(rollback.ExitCode, Is.EqualTo(0), rollback.ToString());
+        await db.RollbackAsync("10", "--allow-data-loss");
         Assert.That(await Catalog.SnapshotAsync(db), Is.EqualTo(at10));
         Assert.That(await db.ColumnAsync("SELECT ref FROM platform.projects ORDER BY ref"), Is.EqualTo(new[] { StudioSeed.ProdRef, StudioSeed.StagingRef }),
             "the soft-deleted project is gone, 10's CHECK could not hold it");
@@ -113,8 +103,7 @@ public sealed class M011_ServeStudioContractTests
         Assert.That(await db.RecordedVersionsAsync(), Does.Not.Contain(11L));
 
         await db.ExecuteAsync("ALTER TABLE platform.projects DROP CONSTRAINT projects_disk_auto_scale_limit_gb_valid");
-        var rerun = await db.RunAsync("migrate", "up");
-        Assert.That(rerun.ExitCode, Is.EqualTo(0), rerun.ToString());
+        await db.UpAsync();
         Assert.That(await db.RecordedVersionsAsync(), Does.Contain(11L));
     }
 
@@ -126,9 +115,7 @@ public sealed class M011_ServeStudioContractTests
         var at11 = await Catalog.SnapshotAsync(db);
         await db.ExecuteAsync("DELETE FROM ogelbase_migrations.version_info WHERE version = 11");
 
-        var rerun = await db.RunAsync("migrate", "up");
-
-        Assert.That(rerun.ExitCode, Is.EqualTo(0), rerun.ToString());
+        var rerun = await db.UpAsync();
         Assert.That(rerun.Stderr, Does.Contain("already in place, skipped (constraint \"audit_logs_entity_type_valid\" for relation \"audit_logs\" already exists)"));
         Assert.That(await Catalog.SnapshotAsync(db), Is.EqualTo(at11));
         Assert.That(await db.RecordedVersionsAsync(), Does.Contain(11L));
@@ -148,8 +135,7 @@ public sealed class M011_ServeStudioContractTests
         Assert.That(await db.ColumnAsync("SELECT version::text FROM ogelbase_migrations.version_info ORDER BY version"),
             Is.EqualTo(new[] { "1", "2", "3", "4", "5", "6", "8" }), "11's probe (organization_members.accepted_at) says absent");
 
-        var up = await db.RunAsync("migrate", "up");
-        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
+        var up = await db.UpAsync();
         Assert.That(up.Stderr, Does.Contain("applied 2 migrations (010, 011)"));
 
         var verify = await db.RunAsync("verify");

@@ -1,6 +1,6 @@
 using Npgsql;
 using OgelBase.Migrations.Tests.Support;
-using static OgelBase.Migrations.Tests.ActiveOrg.ActiveOrgData;
+using static OgelBase.Migrations.Tests.Support.ActiveOrgData;
 
 namespace OgelBase.Migrations.Tests.Operations;
 
@@ -11,7 +11,7 @@ public sealed class BlockerTests
     [Test]
     public async Task Migration_8_giving_up_on_its_lock_timeout_names_the_open_transaction_holding_platform_users()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         await SeedManyAsync(db, users: 20);
         await using var app = await OpenAsAsync(db, "studio-report-job");
         await using var transaction = await app.BeginTransactionAsync();
@@ -33,7 +33,7 @@ public sealed class BlockerTests
     [Test]
     public async Task A_concurrent_index_build_waiting_for_an_old_transaction_names_it_while_it_waits()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         await SeedManyAsync(db, users: 50);
 
         // A reporting transaction with a snapshot older than the build: CREATE INDEX CONCURRENTLY must wait for it.

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using OgelBase.Migrations.Tests.Support;
-using static OgelBase.Migrations.Tests.ActiveOrg.ActiveOrgData;
+using static OgelBase.Migrations.Tests.Support.ActiveOrgData;
 
 namespace OgelBase.Migrations.Tests.Operations;
 
@@ -74,7 +74,7 @@ public sealed class LogFormatTests
     [Test]
     public async Task A_blocked_online_step_in_json_carries_the_blocker_as_a_structured_field()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         await using var app = new Npgsql.NpgsqlConnection(new Npgsql.NpgsqlConnectionStringBuilder(db.ConnectionString) { ApplicationName = "studio-json-blocker" }.ConnectionString);
         await app.OpenAsync();
         await using var transaction = await app.BeginTransactionAsync();

@@ -1,7 +1,8 @@
 using System.Text.RegularExpressions;
-using OgelBase.Migrations.Infrastructure;
+using OgelBase.Migrations.Runner.Engine;
 using OgelBase.Migrations.Tests.Support;
-using static OgelBase.Migrations.Tests.ActiveOrg.ActiveOrgData;
+using OgelBase.Migrations.TestRunner;
+using static OgelBase.Migrations.Tests.Support.ActiveOrgData;
 
 namespace OgelBase.Migrations.Tests.Operations;
 
@@ -36,7 +37,7 @@ public sealed class ProgressTests
     [Test]
     public async Task The_backfill_of_a_few_thousand_users_reports_percent_rate_and_time_left_as_it_goes()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         await SeedManyAsync(db, users: 3000);
 
         var result = await db.RunAsync("migrate", "up", "--to", "8", "--batch-size", "100", "--progress-interval", "0", "--backfill-pause", "0");
@@ -53,23 +54,45 @@ public sealed class ProgressTests
     [Test]
     public async Task In_json_a_progress_line_carries_percent_rows_per_second_and_seconds_left_as_numbers()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         await SeedManyAsync(db, users: 1000);
 
-        var result = await db.RunAsync("migrate", "up", "--to", "8", "--batch-size", "100", "--progress-interval", "0", "--log-format", "json");
+        // A pause after each committed batch (the test hook) stretches the backfill over a few seconds, so the estimates
+        // are whole seconds, not all zero: a wrong formula would show in them.
+        var result = await db.RunAsync(
+            new Dictionary<string, string?> { [TestPauses.BatchDelayVariable] = "300" },
+            "migrate", "up", "--to", "8", "--batch-size", "100", "--progress-interval", "0", "--log-format", "json");
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
         var lines = LogFormatTests.JsonLines(result.Stderr)
             .Where(l => l.TryGetProperty("step", out var step) && step.GetString() == "backfill active_org_id" && l.TryGetProperty("eta_s", out _))
             .ToList();
-        TestContext.Out.WriteLine(string.Join('\n', result.Stderr.Split('\n').Where(l => l.Contains("\"eta_s\"", StringComparison.Ordinal)).Take(2)));
+        TestContext.Out.WriteLine(string.Join('\n', result.Stderr.Split('\n').Where(l => l.Contains("\"eta_s\"", StringComparison.Ordinal))));
         Assert.That(lines, Has.Count.EqualTo(10));
         var half = lines[4];
         Assert.That(half.GetProperty("rows").GetInt64(), Is.EqualTo(500));
         Assert.That(half.GetProperty("total").GetInt64(), Is.EqualTo(1000));
         Assert.That(half.GetProperty("percent").GetDouble(), Is.EqualTo(50.0));
-        Assert.That(half.GetProperty("eta_s").GetDouble(), Is.GreaterThanOrEqualTo(0));
         Assert.That(half.GetProperty("rows_per_second").GetDouble(), Is.GreaterThan(0));
         Assert.That(half.GetProperty("message").GetString(), Does.Contain("50.0% (estimated time remaining: "));
+
+        // The estimate is the time left at the rate so far: elapsed × rows left / rows done, in whole seconds. Checked
+        // against each line's own logged figures; the bound is the rounding of eta_s (0.5 s) and of elapsed_s (0.5 ms,
+        // scaled by rows left / rows done).
+        var worst = 0.0;
+        foreach (var line in lines)
+        {
+            var done = line.GetProperty("rows").GetInt64();
+            var left = line.GetProperty("total").GetInt64() - done;
+            var expected = line.GetProperty("elapsed_s").GetDouble() * left / done;
+            var bound = 0.5 + (0.0005 * left / done) + 1e-9;
+            Assert.That(line.GetProperty("eta_s").GetDouble(), Is.EqualTo(expected).Within(bound), $"eta_s of {line}");
+            worst = Math.Max(worst, expected);
+        }
+
+        Assert.That(worst, Is.GreaterThanOrEqualTo(1.0), "the premise: some estimate was a second or more, so one computed otherwise would differ");
+        var last = lines[^1];
+        Assert.That(last.GetProperty("rows").GetInt64(), Is.EqualTo(last.GetProperty("total").GetInt64()));
+        Assert.That(last.GetProperty("eta_s").GetDouble(), Is.Zero, "nothing is left once every row is done");
     }
 }

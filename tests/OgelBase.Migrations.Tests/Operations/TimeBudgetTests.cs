@@ -1,7 +1,7 @@
 using OgelBase.Migrations.Tests.Support;
-using static OgelBase.Migrations.Tests.ActiveOrg.ActiveOrgData;
+using static OgelBase.Migrations.Tests.Support.ActiveOrgData;
 
-namespace OgelBase.Migrations.Tests.ActiveOrg;
+namespace OgelBase.Migrations.Tests.Operations;
 
 /// <summary>
 /// A pre-deploy gate must never hang a deploy: <c>--max-duration</c> stops at the next safe point (between backfill
@@ -13,7 +13,7 @@ public sealed class TimeBudgetTests
     [Test]
     public async Task A_spent_budget_stops_8_between_batches_unrecorded_and_the_next_run_completes_every_member_user()
     {
-        await using var db = await DatabaseBelow8Async();
+        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         // One organization, every user a member: a seed that takes seconds, not the rule's corner cases (other tests have those).
         var org = await OrgAsync(db, "budget");
         await db.ExecuteAsync("INSERT INTO platform.users (email) SELECT 'budget' || g || '@example.test' FROM generate_series(1, 300000) g");

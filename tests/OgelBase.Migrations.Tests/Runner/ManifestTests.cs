@@ -8,7 +8,7 @@ namespace OgelBase.Migrations.Tests.Runner;
 /// it (5 declares nothing about the three project columns it adds, yet a rollback past it counts their values). The
 /// look-alikes below carry a migration's own object name with another definition, planted before the migration
 /// runs, where the migration tolerates an existing object (IF NOT EXISTS, a guard): nothing but the check can tell.
-/// (The online case, 8 with a look-alike index or foreign key, is in ActiveOrgOnlineTests.)
+/// (The online case, 8 with a look-alike index or foreign key, is in M008_AddActiveOrgTrackingOnlineTests.)
 /// </summary>
 public sealed class ManifestTests
 {

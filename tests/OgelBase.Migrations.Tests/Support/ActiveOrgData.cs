@@ -1,8 +1,7 @@
 using System.Globalization;
 using Npgsql;
-using OgelBase.Migrations.Tests.Support;
 
-namespace OgelBase.Migrations.Tests.ActiveOrg;
+namespace OgelBase.Migrations.Tests.Support;
 
 /// <summary>Seeding and reading helpers for the 008 tests; plain SQL, never the migration's own code.</summary>
 internal static class ActiveOrgData
@@ -12,19 +11,6 @@ internal static class ActiveOrgData
 
     /// <summary>The version just below 8 that ordinary runs reach (7 is opt-in); rollbacks go back to it.</summary>
     public const string Below8 = "6";
-
-    public static async Task<TestDatabase> DatabaseBelow8Async()
-    {
-        var db = await TestDatabase.MigratedAsync("--to", Below8);
-        return db;
-    }
-
-    public static async Task<CliResult> UpTo8Async(TestDatabase db, params string[] extra)
-    {
-        var result = await db.RunAsync(["migrate", "up", "--to", "8", .. extra]);
-        Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
-        return result;
-    }
 
     public static async Task<Guid> OrgAsync(TestDatabase db, string slug, Guid? id = null)
     {

@@ -122,6 +122,9 @@ public static class Catalog
         return $"{schemas}\n{versions}\n{await SnapshotAsync(db)}\n{await SnapshotAsync(db, "ogelbase_migrations")}";
     }
 
+    public static async Task<bool> ExtensionExistsAsync(TestDatabase db, string extension) =>
+        await db.ScalarAsync<bool>($"SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = '{extension}')");
+
     public static async Task<bool> ExistsAsync(TestDatabase db, string qualifiedRelation) =>
         await db.ScalarAsync<bool>($"SELECT to_regclass('{qualifiedRelation.Replace("'", "''")}') IS NOT NULL");
 

@@ -3,7 +3,7 @@ using System.Text;
 using Npgsql;
 using OgelBase.Migrations.Tests.Support;
 
-namespace OgelBase.Migrations.Tests.GoTrue;
+namespace OgelBase.Migrations.Tests.Support;
 
 /// <summary>
 /// GoTrue in a test database: its <c>auth.users</c> as supabase/auth's migrations leave it (every column nullable but

@@ -1,4 +1,4 @@
-namespace OgelBase.Migrations.Tests.GoTrue;
+namespace OgelBase.Migrations.Tests.Support;
 
 /// <summary>
 /// The original 009 as production may carry it, applied by hand (docs/schema-facts.md §9), written here from its description: two

@@ -2,7 +2,7 @@ using System.Globalization;
 using Npgsql;
 using NpgsqlTypes;
 
-namespace OgelBase.Migrations.Tests.Studio;
+namespace OgelBase.Migrations.Tests.Support;
 
 /// <summary>
 /// Sends one statement the way the Studio app's queryPlatformDatabase does (apps/studio/lib/api/platform/database.ts):

@@ -1,4 +1,4 @@
-namespace OgelBase.Migrations.Tests.Studio;
+namespace OgelBase.Migrations.Tests.Support;
 
 /// <summary>The statements docs/studio-contract.md asks the app to send instead of its defective ones.</summary>
 public static class StudioContractFixes

@@ -1,4 +1,4 @@
-namespace OgelBase.Migrations.Tests.Studio;
+namespace OgelBase.Migrations.Tests.Support;
 
 /// <summary>
 /// A small, realistic platform: one organization with three members, three projects, credentials, a registered

@@ -1,4 +1,4 @@
-namespace OgelBase.Migrations.Tests.Studio;
+namespace OgelBase.Migrations.Tests.Support;
 
 /// <summary>One statement the Studio app sends to the platform database, as the route sends it.</summary>
 /// <param name="Route">The route or library call that sends it.</param>

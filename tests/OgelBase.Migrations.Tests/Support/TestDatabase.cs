@@ -77,11 +77,23 @@ public sealed class TestDatabase : IAsyncDisposable
         return new TestDatabase(name, owner: null, ownerPassword: null);
     }
 
-    /// <summary>Runs <c>migrate up</c> with these arguments in-process and asserts it succeeded.</summary>
-    public async Task UpAsync(params string[] args)
+    /// <summary>Runs <c>migrate up</c> with these arguments in-process, asserts it succeeded and returns what it printed.</summary>
+    public Task<CliResult> UpAsync(params string[] args) => UpAsync(new Dictionary<string, string?>(), args);
+
+    /// <param name="environment">Variables the migrations read (production seed values).</param>
+    public async Task<CliResult> UpAsync(IDictionary<string, string?> environment, params string[] args)
     {
-        var result = await RunAsync(["migrate", "up", .. args]);
+        var result = await RunAsync(environment, ["migrate", "up", .. args]);
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
+        return result;
+    }
+
+    /// <summary>Runs <c>rollback</c> with these arguments in-process, asserts it succeeded and returns what it printed.</summary>
+    public async Task<CliResult> RollbackAsync(params string[] args)
+    {
+        var result = await RunAsync(["rollback", .. args]);
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
+        return result;
     }
 
     /// <summary>The versions recorded in the version table, in order (none when there is no version table).</summary>
