@@ -48,9 +48,7 @@ public static class Checksums
             return "checksums no longer take in the descriptions of code steps; 11's final check is now the manifest check";
         }
 
-        return KnownMigrations.Find(version)?.Type.GetCustomAttributes(typeof(SupersedesChecksumAttribute), inherit: false)
-            .Cast<SupersedesChecksumAttribute>()
-            .FirstOrDefault(a => a.Checksum == recorded)?.Reason;
+        return KnownMigrations.Find(version)?.EarlierShapes.FirstOrDefault(a => a.Checksum == recorded)?.Reason;
     }
 
     /// <summary>Whether what was recorded for an applied version is this build's checksum, or one it supersedes.</summary>

@@ -4,8 +4,20 @@ using OgelBase.Migrations.Infrastructure;
 
 namespace OgelBase.Migrations.Runner.Engine;
 
-/// <summary>A migration this build carries, read from its attributes without touching a database.</summary>
-public sealed record KnownMigration(long Version, string Description, Type Type, bool Transactional, OptInAttribute? OptIn)
+/// <summary>
+/// A migration this build carries, with everything it declares in attributes; read once, here, without touching a
+/// database (what needs an instance, its rollback overrides and code-step statements, the migration says itself).
+/// </summary>
+public sealed record KnownMigration(
+    long Version,
+    string Description,
+    Type Type,
+    bool Transactional,
+    OptInAttribute? OptIn,
+    PresenceProbeAttribute? Probe,
+    IReadOnlyList<PreconditionAttribute> Preconditions,
+    ReplacesHandAppliedAttribute? ReplacesHandApplied,
+    IReadOnlyList<SupersedesChecksumAttribute> EarlierShapes)
 {
     public string Label => $"{Version:000} {Description}";
 }
@@ -29,7 +41,11 @@ public static class KnownMigrations
                 x.Attribute.Description ?? x.Type.Name,
                 x.Type,
                 x.Attribute.TransactionBehavior == TransactionBehavior.Default,
-                x.Type.GetCustomAttribute<OptInAttribute>()))
+                x.Type.GetCustomAttribute<OptInAttribute>(),
+                x.Type.GetCustomAttribute<PresenceProbeAttribute>(),
+                x.Type.GetCustomAttributes<PreconditionAttribute>().ToList(),
+                x.Type.GetCustomAttribute<ReplacesHandAppliedAttribute>(),
+                x.Type.GetCustomAttributes<SupersedesChecksumAttribute>().ToList()))
             .OrderBy(m => m.Version)
             .ToList();
 }

@@ -1,4 +1,3 @@
-using System.Reflection;
 using Npgsql;
 using OgelBase.Migrations.Infrastructure;
 
@@ -7,11 +6,11 @@ namespace OgelBase.Migrations.Runner.Engine;
 /// <summary>Runs the presence probe each migration declares (<see cref="PresenceProbeAttribute"/>), for <c>baseline</c>.</summary>
 public static class PresenceProbes
 {
-    public static string Evidence(KnownMigration migration) => Probe(migration)?.Evidence ?? "(no probe declared)";
+    public static string Evidence(KnownMigration migration) => migration.Probe?.Evidence ?? "(no probe declared)";
 
     public static async Task<bool> RunAsync(KnownMigration migration, NpgsqlConnection connection, CancellationToken cancellationToken)
     {
-        if (Probe(migration) is not { } probe)
+        if (migration.Probe is not { } probe)
         {
             return false;
         }
@@ -29,6 +28,4 @@ public static class PresenceProbes
         await using var command = new NpgsqlCommand($"SELECT {probe.Sql}", connection);
         return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
-
-    private static PresenceProbeAttribute? Probe(KnownMigration migration) => migration.Type.GetCustomAttribute<PresenceProbeAttribute>();
 }

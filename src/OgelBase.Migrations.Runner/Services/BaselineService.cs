@@ -37,7 +37,7 @@ public sealed class BaselineService(RunSettings settings, RunnerConsole console)
                 throw new RunnerException(FailureKind.Usage, $"--versions: {version} is not a version this build knows ({Formatting.Versions(KnownMigrations.All.Select(m => m.Version))}).");
             }
 
-            if (Replaces(KnownMigrations.Find(version)!) is { } replaces)
+            if (KnownMigrations.Find(version)!.ReplacesHandApplied is { } replaces)
             {
                 throw new RunnerException(FailureKind.Usage, $"--versions: {version:000} is never baselined: {replaces.Advice}.");
             }
@@ -126,14 +126,12 @@ public sealed class BaselineService(RunSettings settings, RunnerConsole console)
             var detail = r.Presence switch
             {
                 Presence.Partial => $"; missing: {string.Join(", ", r.Missing)}",
-                Presence.Original => $"; not recorded: {Replaces(r.Migration)!.Advice}",
+                Presence.Original => $"; not recorded: {r.Migration.ReplacesHandApplied!.Advice}",
                 _ => "",
             };
             console.Result($"{r.Migration.Version,-8:000}{found,-10}{PresenceProbes.Evidence(r.Migration)} {(r.ProbeSaysPresent ? "exists" : "does not exist")}{detail}");
         }
     }
-
-    private static ReplacesHandAppliedAttribute? Replaces(KnownMigration migration) => migration.Type.GetCustomAttribute<ReplacesHandAppliedAttribute>();
 
     public static async Task<IReadOnlyList<ProbeResult>> ProbeAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
@@ -153,7 +151,7 @@ public sealed class BaselineService(RunSettings settings, RunnerConsole console)
             var expected = (Postconditions.Expected(assumed).GetValueOrDefault(version) ?? []).Where(o => Postconditions.Creates(version, o)).ToList();
             var missing = Postconditions.Check(assumed, live, only: [version], byName: true).Select(d => d.Problem).ToList();
             Presence presence;
-            if (Replaces(migration) is not null)
+            if (migration.ReplacesHandApplied is not null)
             {
                 // What a probe finds here is the defective original, not this version's objects.
                 results.Add(new ProbeResult(migration, probes[version], probes[version] ? Presence.Original : Presence.Absent, []));

@@ -88,7 +88,7 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
         var heldBack = candidates.Where(m => m.OptIn is not null && !options.Include.Contains(m.Version)).ToList();
         var plan = new UpPlan(candidates.Except(heldBack).ToList(), heldBack);
         new ManifestCheck(settings.CheckManifests).RequireManifests(plan.Pending);
-        foreach (var precondition in plan.Pending.SelectMany(m => m.Type.GetCustomAttributes<PreconditionAttribute>()))
+        foreach (var precondition in plan.Pending.SelectMany(m => m.Preconditions))
         {
             await using var command = new NpgsqlCommand($"SELECT ({precondition.Condition})", connection);
             if (await command.ExecuteScalarAsync(cancellationToken) is not true)

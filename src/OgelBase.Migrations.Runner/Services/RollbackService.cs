@@ -49,7 +49,7 @@ public sealed class RollbackService(RunSettings settings, RunnerConsole console)
             console.Info($"reverted {migration.Label} in {elapsed.TotalSeconds:0.00} s", ("version", migration.Version), ("elapsed_s", Math.Round(elapsed.TotalSeconds, 3)));
         }
 
-        console.Info($"rollback: reverted {plan.Count} migration{(plan.Count == 1 ? "" : "s")} ({Formatting.Versions(plan.Select(p => p.Migration.Version))}) in {clock.Elapsed.TotalSeconds:0.0} s; {Formatting.Describe(session.Applied)}",
+        console.Info($"rollback: reverted {plan.Count} migration{(plan.Count == 1 ? "" : "s")} ({Formatting.Versions(plan.Select(p => p.Migration.Version))}) in {clock.Elapsed.TotalSeconds:0.0} s{(losses.Count > 0 ? $"; deleted data in {string.Join(", ", losses)} (--allow-data-loss)" : "")}; {Formatting.Describe(session.Applied)}",
             ("elapsed_s", Math.Round(clock.Elapsed.TotalSeconds, 3)), ("reverted", plan.Select(p => p.Migration.Version).ToArray()));
         return ExitCodes.Success;
     }
