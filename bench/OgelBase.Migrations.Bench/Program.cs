@@ -62,23 +62,16 @@ root.SetAction(async (parse, cancellationToken) =>
     };
     try
     {
-        var runs = await BenchmarkRun.RunAsync(options, Console.Out, cancellationToken);
-        return runs.Any(r => r.FailedQueries > 0) ? 1 : 0;
+        return await ExitCodeAsync(async () =>
+        {
+            var runs = await BenchmarkRun.RunAsync(options, Console.Out, cancellationToken);
+            return runs.Any(r => r.FailedQueries > 0) ? 1 : 0;
+        });
     }
     catch (ArgumentException e)
     {
         await Console.Error.WriteLineAsync($"error: {e.Message}");
         return 2;
-    }
-    catch (OperationCanceledException)
-    {
-        await Console.Error.WriteLineAsync("interrupted");
-        return 130;
-    }
-    catch (InvalidOperationException e)
-    {
-        await Console.Error.WriteLineAsync($"error: {e.Message}");
-        return 1;
     }
 });
 
@@ -93,19 +86,26 @@ var gotrue = new Command("gotrue", "Migration 9: GoTrue users backfilled while s
 {
     gotrueUsers, gotrueClients, gotrueRate, gotrueServer, gotrueOut, gotrueRunnerArgs,
 };
-gotrue.SetAction(async (parse, cancellationToken) =>
+gotrue.SetAction((parse, cancellationToken) => ExitCodeAsync(() => GoTrueBenchmark.RunAsync(new GoTrueBenchOptions
+{
+    ServerUrl = parse.GetValue(gotrueServer),
+    Users = parse.GetValue(gotrueUsers),
+    Clients = parse.GetValue(gotrueClients),
+    Rate = parse.GetValue(gotrueRate),
+    OutputDirectory = parse.GetValue(gotrueOut)!,
+    RunnerArguments = parse.GetValue(gotrueRunnerArgs) ?? [],
+}, Console.Out, cancellationToken)));
+root.Subcommands.Add(gotrue);
+
+var parsed = root.Parse(args);
+return await parsed.InvokeAsync(cancellationToken: signals.Token);
+
+// What every benchmark command exits with when its run stops early: 130 when interrupted, 1 when it could not go on.
+static async Task<int> ExitCodeAsync(Func<Task<int>> run)
 {
     try
     {
-        return await GoTrueBenchmark.RunAsync(new GoTrueBenchOptions
-        {
-            ServerUrl = parse.GetValue(gotrueServer),
-            Users = parse.GetValue(gotrueUsers),
-            Clients = parse.GetValue(gotrueClients),
-            Rate = parse.GetValue(gotrueRate),
-            OutputDirectory = parse.GetValue(gotrueOut)!,
-            RunnerArguments = parse.GetValue(gotrueRunnerArgs) ?? [],
-        }, Console.Out, cancellationToken);
+        return await run();
     }
     catch (OperationCanceledException)
     {
@@ -117,8 +117,4 @@ gotrue.SetAction(async (parse, cancellationToken) =>
         await Console.Error.WriteLineAsync($"error: {e.Message}");
         return 1;
     }
-});
-root.Subcommands.Add(gotrue);
-
-var parsed = root.Parse(args);
-return await parsed.InvokeAsync(cancellationToken: signals.Token);
+}

@@ -182,52 +182,41 @@ public static class Report
         }
 
         md.AppendLine();
-        if (run.Waits.Count > 0)
-        {
-            md.AppendLine("What the traffic's backends were seen waiting on, per phase (pg_stat_activity sampled every ~10 ms; a backend running on CPU or idle is not counted):");
-            md.AppendLine();
-            md.AppendLine("| phase | samples | wait events |");
-            md.AppendLine("|---|---:|---|");
-            foreach (var w in run.Waits)
-            {
-                md.AppendLine(Inv, $"| {w.Phase} | {w.Samples} | {w.Events} |");
-            }
-
-            md.AppendLine();
-        }
+        AppendSection(md, run.Waits,
+            "What the traffic's backends were seen waiting on, per phase (pg_stat_activity sampled every ~10 ms; a backend running on CPU or idle is not counted):",
+            ["| phase | samples | wait events |", "|---|---:|---|"],
+            w => string.Create(Inv, $"| {w.Phase} | {w.Samples} | {w.Events} |"));
 
         md.AppendLine(Inv, $"Target (issue #7): every query kind's max ≤ {TargetMaxMs:0} ms during migration and rollback, 0 failed queries: " +
             $"migration max {run.MaxDuringMigrationMs:0.0} ms ({Verdict(run.MaxDuringMigrationMs)}), rollback max {run.MaxDuringRollbackMs:0.0} ms ({Verdict(run.MaxDuringRollbackMs)}), " +
             $"failed {run.FailedQueries} ({(run.FailedQueries == 0 ? "met" : "missed")}).");
         md.AppendLine();
-        if (run.SlowQueries.Count > 0)
-        {
-            md.AppendLine(Inv, $"Queries over {TargetMaxMs:0} ms (or failed) during migration or rollback, slowest first: what the server said the query's backend waited on (pg_stat_activity sampled every ~10 ms), and the migration's last line before the query started and first line after it ended:");
-            md.AppendLine();
-            md.AppendLine("| phase | query | started at | latency ms | error | server wait events | last step line before | next step line after |");
-            md.AppendLine("|---|---|---:|---:|---|---|---|---|");
-            foreach (var q in run.SlowQueries)
-            {
-                md.AppendLine(Inv, $"| {q.Phase} | {q.Kind} | {q.Start:0.000} s | {q.LatencyMs:0.0} | {Cell(q.Error)} | {Cell(q.ServerWaits)} | {Cell(q.StepBefore)} | {Cell(q.StepAfter)} |");
-            }
-
-            md.AppendLine();
-        }
-
-        if (run.Errors.Count > 0)
-        {
-            md.AppendLine("Errors seen by the traffic (first of each kind):");
-            md.AppendLine();
-            foreach (var e in run.Errors)
-            {
-                md.AppendLine(Inv, $"- {e}");
-            }
-
-            md.AppendLine();
-        }
+        AppendSection(md, run.SlowQueries,
+            string.Create(Inv, $"Queries over {TargetMaxMs:0} ms (or failed) during migration or rollback, slowest first: what the server said the query's backend waited on (pg_stat_activity sampled every ~10 ms), and the migration's last line before the query started and first line after it ended:"),
+            ["| phase | query | started at | latency ms | error | server wait events | last step line before | next step line after |", "|---|---|---:|---:|---|---|---|---|"],
+            q => string.Create(Inv, $"| {q.Phase} | {q.Kind} | {q.Start:0.000} s | {q.LatencyMs:0.0} | {Cell(q.Error)} | {Cell(q.ServerWaits)} | {Cell(q.StepBefore)} | {Cell(q.StepAfter)} |"));
+        AppendSection(md, run.Errors, "Errors seen by the traffic (first of each kind):", [], e => $"- {e}");
 
         md.AppendLine(Inv, $"Chart: `{Path.GetFileName(run.ChartFile)}` (latency of every query over time, log scale; migration and rollback shaded). Raw samples: `{Path.GetFileName(run.SamplesFile)}`.");
         return md.ToString();
+    }
+
+    /// <summary>A lead-in line, a blank line, the heading lines, one line per item and a blank line; nothing when there are no items.</summary>
+    private static void AppendSection<T>(StringBuilder md, IReadOnlyList<T> items, string leadIn, string[] heading, Func<T, string> line)
+    {
+        if (items.Count == 0)
+        {
+            return;
+        }
+
+        md.AppendLine(leadIn);
+        md.AppendLine();
+        foreach (var text in heading.Concat(items.Select(line)))
+        {
+            md.AppendLine(text);
+        }
+
+        md.AppendLine();
     }
 
     public static string Comparison(IReadOnlyList<RunSummary> runs)

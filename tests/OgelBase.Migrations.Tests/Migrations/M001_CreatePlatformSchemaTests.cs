@@ -204,18 +204,8 @@ public sealed class M001_CreatePlatformSchemaTests
     }
 
     [Test]
-    public async Task Rollback_to_0_after_version_1_drops_schema_platform_and_the_extension_it_created()
-    {
-        await using var db = await TestDatabase.CreateAsync();
-        Assert.That(await Catalog.ExtensionExistsAsync(db, "uuid-ossp"), Is.False, "the test needs a database without uuid-ossp");
-        await db.UpAsync("--to", "1");
-        Assert.That(await Catalog.ExtensionExistsAsync(db, "uuid-ossp"), Is.True);
-
-        await db.RollbackAsync("0");
-        Assert.That(await db.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'platform')"), Is.False);
-        Assert.That(await Catalog.ExtensionExistsAsync(db, "uuid-ossp"), Is.False);
-        Assert.That(await db.ScalarAsync<long>($"SELECT count(*) FROM {CreatedObjects.Table}"), Is.Zero);
-    }
+    public Task Rollback_to_0_after_version_1_drops_schema_platform_and_the_extension_it_created() =>
+        RoundTrips.AssertRollbackTo0DropsSchemaPlatformAndTheExtensionItCreatedAsync("1");
 
     [Test]
     public async Task Rollback_to_0_keeps_a_uuid_ossp_and_a_platform_schema_that_existed_before()
@@ -231,17 +221,8 @@ public sealed class M001_CreatePlatformSchemaTests
     }
 
     [Test]
-    public async Task Up_down_up_of_version_1_gives_an_identical_catalog()
-    {
-        await using var db = await TestDatabase.MigratedAsync("--to", "1");
-        var first = await Catalog.SnapshotAsync(db);
-
-        await db.RollbackAsync("0");
-        Assert.That(await Catalog.SnapshotAsync(db), Does.Contain("schema platform absent"));
-
-        await db.UpAsync("--to", "1");
-        Assert.That(await Catalog.SnapshotAsync(db), Is.EqualTo(first));
-    }
+    public Task Up_down_up_of_version_1_gives_an_identical_catalog() =>
+        RoundTrips.AssertUpDownUpGivesAnIdenticalCatalogAsync("1");
 
     [Test]
     public async Task Rollback_to_0_refuses_while_a_table_version_1_created_holds_rows_and_removes_it_with_allow_data_loss()

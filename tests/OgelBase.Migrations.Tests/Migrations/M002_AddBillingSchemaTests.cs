@@ -338,29 +338,12 @@ public sealed class M002_AddBillingSchemaTests
     }
 
     [Test]
-    public async Task Rollback_to_0_after_version_2_drops_schema_platform_and_the_extension_the_migrations_created()
-    {
-        await using var db = await TestDatabase.CreateAsync();
-        Assert.That(await Catalog.ExtensionExistsAsync(db, "uuid-ossp"), Is.False, "the test needs a database without uuid-ossp");
-        await db.UpAsync("--to", "2");
-
-        await db.RollbackAsync("0");
-        Assert.That(await db.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'platform')"), Is.False);
-        Assert.That(await Catalog.ExtensionExistsAsync(db, "uuid-ossp"), Is.False);
-        Assert.That(await db.ScalarAsync<long>($"SELECT count(*) FROM {CreatedObjects.Table}"), Is.Zero);
-    }
+    public Task Rollback_to_0_after_version_2_drops_schema_platform_and_the_extension_the_migrations_created() =>
+        RoundTrips.AssertRollbackTo0DropsSchemaPlatformAndTheExtensionItCreatedAsync("2");
 
     [Test]
-    public async Task Rollback_to_0_after_version_2_keeps_a_uuid_ossp_that_existed_before()
-    {
-        await using var db = await TestDatabase.CreateAsync();
-        await db.ExecuteAsync("CREATE EXTENSION \"uuid-ossp\"");
-        await db.UpAsync("--to", "2");
-
-        await db.RollbackAsync("0");
-        Assert.That(await db.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'platform')"), Is.False);
-        Assert.That(await Catalog.ExtensionExistsAsync(db, "uuid-ossp"), Is.True);
-    }
+    public Task Rollback_to_0_after_version_2_keeps_a_uuid_ossp_that_existed_before() =>
+        RoundTrips.AssertRollbackTo0KeepsAUuidOsspThatExistedBeforeAsync("2");
 
     [Test]
     public async Task Rollback_to_1_restores_exactly_the_version_1_catalog()
@@ -373,17 +356,8 @@ public sealed class M002_AddBillingSchemaTests
     }
 
     [Test]
-    public async Task Up_down_up_of_versions_1_to_2_gives_an_identical_catalog()
-    {
-        await using var db = await TestDatabase.MigratedAsync("--to", "2");
-        var first = await Catalog.SnapshotAsync(db);
-
-        await db.RollbackAsync("0");
-        Assert.That(await Catalog.SnapshotAsync(db), Does.Contain("schema platform absent"));
-
-        await db.UpAsync("--to", "2");
-        Assert.That(await Catalog.SnapshotAsync(db), Is.EqualTo(first));
-    }
+    public Task Up_down_up_of_versions_1_to_2_gives_an_identical_catalog() =>
+        RoundTrips.AssertUpDownUpGivesAnIdenticalCatalogAsync("2");
 
     [Test]
     public async Task Rollback_manifest_lists_exactly_the_tables_of_version_2_and_guards_seeded_rows()

@@ -145,7 +145,7 @@ public sealed class M005_AddAuditHelpersAndProjectResourcesTests
     {
         await using var db = await TestDatabase.MigratedAsync("--to", "5");
         await db.RollbackAsync("0", "--allow-data-loss");
-        Assert.That(await db.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'platform')"), Is.False);
+        Assert.That(await Catalog.SchemaExistsAsync(db, "platform"), Is.False);
         Assert.That(await db.ColumnAsync("SELECT extname FROM pg_extension ORDER BY 1"), Is.EqualTo(Rows.Of("plpgsql")));
         Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM ogelbase_migrations.created_objects"), Is.Zero);
         Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM ogelbase_migrations.version_info"), Is.Zero);

@@ -1,4 +1,3 @@
-using Npgsql;
 using OgelBase.Migrations.Runner.Engine;
 using OgelBase.Migrations.Tests.Support;
 
@@ -39,11 +38,7 @@ public sealed class DryRunTests
         var before = await Catalog.ImageAsync(db);
 
         // Another session holds the migration lock all along: a dry run that asked for it would exit 3 after 1 s.
-        await using var holder = await db.OpenAsync();
-        await using (var take = new NpgsqlCommand($"SELECT pg_advisory_lock({MigrationLock.KeySpace}, {MigrationLock.Key})", holder))
-        {
-            await take.ExecuteNonQueryAsync();
-        }
+        await using var holder = await MigrationLock.HoldAsync(db);
 
         var result = await db.RunAsync([.. args, "--lock-timeout", "1"]);
 

@@ -47,17 +47,9 @@ public sealed class PoolerTests
     public async Task Five_concurrent_runs_through_a_transaction_mode_pooler_are_all_refused_and_the_direct_url_then_migrates_at_once()
     {
         await using var db = await TestDatabase.CreateAsync();
-        var runners = Enumerable.Range(0, 5).Select(_ => RunnerProcess.Start(Through(PgBouncer.Transaction, db), "migrate", "up")).ToList();
-        try
+        foreach (var result in await RunnerProcess.RunTogetherAsync(5, Through(PgBouncer.Transaction, db), TimeSpan.FromMinutes(3), "migrate", "up"))
         {
-            foreach (var result in await Task.WhenAll(runners.Select(r => r.WaitAsync(TimeSpan.FromMinutes(3)))))
-            {
-                Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
-            }
-        }
-        finally
-        {
-            runners.ForEach(r => r.Dispose());
+            Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
         }
 
         Assert.That(await db.RecordedVersionsAsync(), Is.Empty);
@@ -69,17 +61,9 @@ public sealed class PoolerTests
     public async Task Five_concurrent_migrate_up_through_a_session_mode_pooler_all_exit_0_and_record_every_version_once()
     {
         await using var db = await TestDatabase.CreateAsync();
-        var runners = Enumerable.Range(0, 5).Select(_ => RunnerProcess.Start(Through(PgBouncer.Session, db), "migrate", "up")).ToList();
-        try
+        foreach (var result in await RunnerProcess.RunTogetherAsync(5, Through(PgBouncer.Session, db), TimeSpan.FromMinutes(5), "migrate", "up"))
         {
-            foreach (var result in await Task.WhenAll(runners.Select(r => r.WaitAsync(TimeSpan.FromMinutes(5)))))
-            {
-                Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
-            }
-        }
-        finally
-        {
-            runners.ForEach(r => r.Dispose());
+            Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
         }
 
         Assert.That(await db.RecordedVersionsAsync(), Is.EqualTo(EveryDefaultVersion));

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Npgsql;
 using OgelBase.Migrations.Runner.Engine;
 using OgelBase.Migrations.Tests.Support;
 
@@ -53,21 +52,13 @@ public sealed class MigrateUpTests
     {
         await using var db = await TestDatabase.CreateAsync();
         var environment = new Dictionary<string, string?> { ["DATABASE_URL"] = db.Url };
-        var runners = Enumerable.Range(0, 5).Select(_ => RunnerProcess.Start(environment, "migrate", "up")).ToList();
-        try
+        var results = await RunnerProcess.RunTogetherAsync(5, environment, TimeSpan.FromMinutes(5), "migrate", "up");
+        foreach (var result in results)
         {
-            var results = await Task.WhenAll(runners.Select(r => r.WaitAsync(TimeSpan.FromMinutes(5))));
-            foreach (var result in results)
-            {
-                Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
-            }
+            Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
+        }
 
-            Assert.That(results.Count(r => r.Stderr.Contains("migrate up: applied", StringComparison.Ordinal)), Is.EqualTo(1), "exactly one runner migrated");
-        }
-        finally
-        {
-            runners.ForEach(r => r.Dispose());
-        }
+        Assert.That(results.Count(r => r.Stderr.Contains("migrate up: applied", StringComparison.Ordinal)), Is.EqualTo(1), "exactly one runner migrated");
 
         Assert.That(await db.RecordedVersionsAsync(), Is.EqualTo(OrdinaryVersions.ToList()), "each version recorded exactly once");
     }
@@ -76,11 +67,7 @@ public sealed class MigrateUpTests
     public async Task A_runner_waits_for_the_migration_lock_and_gives_up_with_exit_3_after_its_lock_timeout()
     {
         await using var db = await TestDatabase.CreateAsync();
-        await using var holder = await db.OpenAsync();
-        await using (var take = new NpgsqlCommand($"SELECT pg_advisory_lock({MigrationLock.KeySpace}, {MigrationLock.Key})", holder))
-        {
-            await take.ExecuteNonQueryAsync();
-        }
+        await using var holder = await MigrationLock.HoldAsync(db);
 
         var result = await db.RunAsync("migrate", "up", "--lock-timeout", "2");
         Assert.That(result.ExitCode, Is.EqualTo(3), result.ToString());
@@ -92,11 +79,7 @@ public sealed class MigrateUpTests
     public async Task A_runner_waiting_for_the_lock_proceeds_once_the_holder_releases_it()
     {
         await using var db = await TestDatabase.CreateAsync();
-        await using var holder = await db.OpenAsync();
-        await using (var take = new NpgsqlCommand($"SELECT pg_advisory_lock({MigrationLock.KeySpace}, {MigrationLock.Key})", holder))
-        {
-            await take.ExecuteNonQueryAsync();
-        }
+        await using var holder = await MigrationLock.HoldAsync(db);
 
         var run = db.RunAsync("migrate", "up", "--lock-timeout", "60");
         await Task.Delay(1500);

@@ -125,6 +125,9 @@ public static class Catalog
     public static async Task<bool> ExtensionExistsAsync(TestDatabase db, string extension) =>
         await db.ScalarAsync<bool>($"SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = '{extension}')");
 
+    public static async Task<bool> SchemaExistsAsync(TestDatabase db, string schema) =>
+        await db.ScalarAsync<bool>($"SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = '{schema}')");
+
     public static async Task<bool> ExistsAsync(TestDatabase db, string qualifiedRelation) =>
         await db.ScalarAsync<bool>($"SELECT to_regclass('{qualifiedRelation.Replace("'", "''")}') IS NOT NULL");
 

@@ -77,6 +77,20 @@ public sealed class RunnerProcess : IDisposable
         return await process.WaitAsync(TimeSpan.FromMinutes(5));
     }
 
+    /// <summary>Starts <paramref name="count"/> runs with the same environment and arguments at once and waits for every one of them.</summary>
+    public static async Task<CliResult[]> RunTogetherAsync(int count, IDictionary<string, string?> environment, TimeSpan timeout, params string[] args)
+    {
+        var runners = Enumerable.Range(0, count).Select(_ => Start(environment, args)).ToList();
+        try
+        {
+            return await Task.WhenAll(runners.Select(r => r.WaitAsync(timeout)));
+        }
+        finally
+        {
+            runners.ForEach(r => r.Dispose());
+        }
+    }
+
     public async Task<CliResult> WaitAsync(TimeSpan timeout)
     {
         using var cancel = new CancellationTokenSource(timeout);

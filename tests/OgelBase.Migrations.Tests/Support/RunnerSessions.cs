@@ -23,6 +23,15 @@ public static class RunnerSessions
             command.Parameters.AddWithValue("key", (long)MigrationLock.Key);
         }
 
+        /// <summary>Another session that takes the lock on the database and holds it until the connection is closed.</summary>
+        public static async Task<NpgsqlConnection> HoldAsync(TestDatabase db)
+        {
+            var holder = await db.OpenAsync();
+            await using var take = new NpgsqlCommand($"SELECT pg_advisory_lock({MigrationLock.KeySpace}, {MigrationLock.Key})", holder);
+            await take.ExecuteNonQueryAsync();
+            return holder;
+        }
+
         /// <summary>True when some session holds the lock on this database: how the tests see that no run left it behind.</summary>
         public static async Task<bool> IsHeldAsync(NpgsqlConnection connection)
         {

@@ -143,7 +143,8 @@ public sealed class TestDatabase : IAsyncDisposable
     public async Task ExecuteAsync(string sql)
     {
         await using var connection = await OpenForQueryAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
+        // Seeds of hundreds of thousands of rows run beside two suites in CI: Npgsql's 30 s default is too short there.
+        await using var command = new NpgsqlCommand(sql, connection) { CommandTimeout = 300 };
         await command.ExecuteNonQueryAsync();
     }
 
