@@ -16,12 +16,13 @@ public sealed class TimeBudgetTests
         await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         // One organization, every user a member: a seed that takes seconds, not the rule's corner cases (other tests have those).
         var org = await OrgAsync(db, "budget");
-        await db.ExecuteAsync("INSERT INTO platform.users (email) SELECT 'budget' || g || '@example.test' FROM generate_series(1, 300000) g");
+        await db.ExecuteAsync("INSERT INTO platform.users (email) SELECT 'budget' || g || '@example.test' FROM generate_series(1, 100000) g");
         await db.ExecuteAsync($"INSERT INTO platform.organization_members (organization_id, user_id, role) SELECT '{org}', id, 'member' FROM platform.users");
         var expected = await ExpectedByRuleAsync(db);
 
-        // 10 ms after each of the 300 batches: the backfill outlasts the budget however fast the machine is.
-        var stopped = await db.RunAsync(new Dictionary<string, string?> { ["OGELBASE_TEST_BATCH_DELAY_MS"] = "10" }, "migrate", "up", "--to", "8", "--max-duration", "2");
+        // 10 ms after each of 1,000 batches of 100: the backfill outlasts the budget however fast the machine is.
+        var stopped = await db.RunAsync(new Dictionary<string, string?> { ["OGELBASE_TEST_BATCH_DELAY_MS"] = "10" },
+            "migrate", "up", "--to", "8", "--max-duration", "2", "--batch-size", "100");
 
         Assert.That(stopped.ExitCode, Is.EqualTo(4), stopped.ToString());
         Assert.That(stopped.Stderr, Does.Contain("time budget spent during 008").And.Contain("the next run resumes it"), stopped.ToString());
