@@ -17,9 +17,9 @@ internal sealed class StderrLoggerProvider(RunnerConsole console, bool showState
 
     private sealed class StderrLogger(RunnerConsole console, string category, bool showStatements) : ILogger
     {
-        // The migrations' own lines and the online executor's, which runs their statements and backfills.
-        private readonly bool _isMigrationCode = (category.StartsWith("OgelBase.Migrations", StringComparison.Ordinal)
-            && !category.StartsWith("OgelBase.Migrations.Runner", StringComparison.Ordinal)) || category == typeof(Engine.OnlineDdl).FullName;
+        // Ours, not FluentMigrator's: the migrations' own lines and the online executor's, the one runner piece that logs
+        // through ILogger (the runner's other lines go through RunnerConsole).
+        private readonly bool _isMigrationCode = category.StartsWith("OgelBase.Migrations", StringComparison.Ordinal);
 
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => null;

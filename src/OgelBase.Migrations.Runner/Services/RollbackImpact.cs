@@ -24,7 +24,7 @@ public static class RollbackImpact
     /// The tables a version's Up created and the columns it added to tables it did not create, read from its manifest,
     /// with what the migration says more about them (<see cref="IRollbackOverrides"/>).
     /// </summary>
-    public static IReadOnlyList<RemovedObject> Removals(FluentMigrator.IMigration migration, long version)
+    private static List<RemovedObject> Removals(FluentMigrator.IMigration migration, long version)
     {
         var creates = Postconditions.For(version)?.Creates.Select(c => c.Item).Where(o => Postconditions.Creates(version, o)).ToList() ?? [];
         var tables = creates.Where(o => o.Kind == "table").Select(o => o.Identity).ToHashSet();
