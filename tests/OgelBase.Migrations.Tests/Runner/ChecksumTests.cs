@@ -180,6 +180,30 @@ public sealed class ChecksumTests
             Is.EqualTo(new[] { 1L, 2, 3, 4, 5, 6, 8 }.Select(v => $"{v} {Checksum(v)}")));
     }
 
+    /// <summary>
+    /// Every applied database holds these: a change to what a migration executes (or to how the build renders it) makes
+    /// every one of them refuse to migrate. A migration adds its line once it is released; no line ever changes.
+    /// </summary>
+    private static readonly string[] AppliedHistory =
+    [
+        "1 1810f551209dc99f30fb598f248be7d7da7e8068ff20a156a4464181106a660c",
+        "2 f86456f144ed066b9b4b8252bd399bb7c82207b8f1741cc007409f706dcd126a",
+        "3 2181049c68c7bfab4f3c23c919715d9df76d0044be22f13635c51fcdf2ad5b13",
+        "4 7faac4867eb3b8128db095120569a6eb49f59011e0bb2db5ffea19e5f39c9305",
+        "5 95dce31e12a56a1cb14d27132a0b2d87e0f6c453c09b02ae3ed48aa8dc29b169",
+        "6 94d799ddb76d74995035271879fc1f107678ea7842cefcfb87bc53eac4aa43ae",
+        "7 b90d3e9ef53d2c8267d4b4ccd75a872b98fae00635f2d37d2a271508412a8e4f",
+        "8 2d053eb120fb767672ca6ed43a34d819bedaa0f0398e0b318eb95ecc30cc8e59",
+        "9 4c708eb63c10821e8473d06a3e497e2b95840c626a5477d3665529124ba58cb7",
+        "10 916c02cde523e3094387e7e3b57590d37f76ec24e4d99cb941c89563d2ec32b0",
+        "11 5ab2a17a8f51c6e8dd63badb083e657ecb5a2894bc9e0f136c3c52d43e74fb91",
+    ];
+
+    [Test]
+    public void What_each_migration_executes_is_what_databases_recorded_when_it_was_applied() =>
+        Assert.That(AppliedHistory.Select(line => $"{line.Split(' ')[0]} {Checksum(long.Parse(line.Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture))}"), Is.EqualTo(AppliedHistory),
+            "a migration's statements changed: applied history is immutable, write a forward migration instead");
+
     [Test]
     public void The_checksum_is_taken_of_the_rendered_statements_of_up_and_down_and_differs_between_migrations()
     {
