@@ -24,6 +24,20 @@ public static class DatabaseUrl
         ["verify-full"] = SslMode.VerifyFull,
     };
 
+    private static readonly Dictionary<string, ChannelBinding> ChannelBindings = new(StringComparer.Ordinal)
+    {
+        ["disable"] = ChannelBinding.Disable,
+        ["prefer"] = ChannelBinding.Prefer,
+        ["require"] = ChannelBinding.Require,
+    };
+
+    private static readonly Dictionary<string, GssEncryptionMode> GssEncryptionModes = new(StringComparer.Ordinal)
+    {
+        ["disable"] = GssEncryptionMode.Disable,
+        ["prefer"] = GssEncryptionMode.Prefer,
+        ["require"] = GssEncryptionMode.Require,
+    };
+
     private static readonly string[] SupportedQueryKeys =
     [
         "sslmode", "connect_timeout", "application_name", "options", "sslrootcert", "sslcert", "sslkey", "sslpassword",
@@ -255,9 +269,7 @@ public static class DatabaseUrl
             switch (key)
             {
                 case "sslmode":
-                    builder.SslMode = SslModes.TryGetValue(raw, out var mode)
-                        ? mode
-                        : throw Invalid($"sslmode '{Truncate(raw)}' is not one of {string.Join(", ", SslModes.Keys)}");
+                    builder.SslMode = Choice(key, raw, SslModes);
                     break;
                 case "connect_timeout":
                     builder.Timeout = raw.All(char.IsAsciiDigit) && raw.Length is > 0 and < 6
@@ -291,22 +303,10 @@ public static class DatabaseUrl
                         : throw Invalid("keepalives_idle is not a whole number of seconds");
                     break;
                 case "channel_binding":
-                    builder.ChannelBinding = raw switch
-                    {
-                        "disable" => ChannelBinding.Disable,
-                        "prefer" => ChannelBinding.Prefer,
-                        "require" => ChannelBinding.Require,
-                        _ => throw Invalid("channel_binding is not one of disable, prefer, require"),
-                    };
+                    builder.ChannelBinding = Choice(key, raw, ChannelBindings);
                     break;
                 case "gssencmode":
-                    builder.GssEncryptionMode = raw switch
-                    {
-                        "disable" => GssEncryptionMode.Disable,
-                        "prefer" => GssEncryptionMode.Prefer,
-                        "require" => GssEncryptionMode.Require,
-                        _ => throw Invalid("gssencmode is not one of disable, prefer, require"),
-                    };
+                    builder.GssEncryptionMode = Choice(key, raw, GssEncryptionModes);
                     break;
                 case "host":
                     ParseHost(raw, builder);
@@ -374,6 +374,9 @@ public static class DatabaseUrl
 
     // Keys and scheme names are echoed to help the user; they are cut short so a pasted secret is not.
     private static string Truncate(string text) => text.Length <= 24 ? text : text[..24] + "…";
+
+    private static T Choice<T>(string key, string raw, Dictionary<string, T> choices) =>
+        choices.TryGetValue(raw, out var value) ? value : throw Invalid($"{key} '{Truncate(raw)}' is not one of {string.Join(", ", choices.Keys)}");
 
     private static RunnerException Invalid(string reason) =>
         new(FailureKind.Usage, $"DATABASE_URL is malformed: {reason}.");

@@ -122,55 +122,56 @@ public sealed class MigrationSession : IAsyncDisposable
     {
         _cancellationToken.ThrowIfCancellationRequested();
         var clock = Stopwatch.StartNew();
-        var delay = TimeSpan.FromSeconds(1);
         IReadOnlyList<Blocker> blockers = [];
-        for (var attempt = 1; ; attempt++)
+        var retry = new LockRetry(_settings.LockTimeoutAttempts, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30));
+        try
         {
-            try
-            {
-                var pid = PrepareMigrationConnection();
-                var info = _host.Info(migration.Version);
-
-                // While a transactional migration runs, the lock session (idle meanwhile) samples who blocks the
-                // migration session: after a lock_timeout the wait is over and pg_blocking_pids has nothing to say.
-                using var watch = migration.Transactional ? BlockerWatch.Start(Connection, pid, WatchInterval) : null;
-                try
+            retry.Run(
+                () =>
                 {
-                    if (up)
-                    {
-                        _host.Runner.ApplyMigrationUp(info, migration.Transactional);
-                    }
-                    else
-                    {
-                        _host.Runner.ApplyMigrationDown(info, migration.Transactional);
-                    }
-                }
-                finally
-                {
-                    watch?.Dispose();
-                    blockers = watch?.LastSeen ?? [];
-                }
+                    var pid = PrepareMigrationConnection();
+                    var info = _host.Info(migration.Version);
 
-                break;
-            }
-            catch (Exception e) when (!_cancellationToken.IsCancellationRequested
-                                      && migration.Transactional
-                                      && FindPostgres(e)?.SqlState == PostgresErrorCodes.LockNotAvailable
-                                      && attempt < _settings.LockTimeoutAttempts)
-            {
-                // The whole transaction was rolled back; nothing held, nobody kept waiting. Try again later.
-                var named = blockers.Count == 0 ? "" : $"; {LockBlockers.Describe(blockers)}";
-                _console.Info($"  {migration.Label}: lock_timeout ({_settings.StatementLockTimeout.TotalSeconds:0.#} s) reached waiting for a table lock{named}; " +
-                              $"rolled back, retrying in {delay.TotalSeconds:0} s (attempt {attempt + 1} of {_settings.LockTimeoutAttempts})",
-                    ("version", migration.Version), ("sqlstate", PostgresErrorCodes.LockNotAvailable), ("attempt", attempt + 1),
-                    ("attempts", _settings.LockTimeoutAttempts), ("retry_s", delay.TotalSeconds), ("blocker", blockers.Count == 0 ? null : blockers));
-                await Task.Delay(delay, _cancellationToken);
-                delay *= 2;
-            }
-            catch (Exception e)
-            {
-                throw Describe(migration, up, e, blockers);
-            }
+                    // While a transactional migration runs, the lock session (idle meanwhile) samples who blocks the
+                    // migration session: after a lock_timeout the wait is over and pg_blocking_pids has nothing to say.
+                    using var watch = migration.Transactional ? BlockerWatch.Start(Connection, pid, WatchInterval) : null;
+                    try
+                    {
+                        if (up)
+                        {
+                            _host.Runner.ApplyMigrationUp(info, migration.Transactional);
+                        }
+                        else
+                        {
+                            _host.Runner.ApplyMigrationDown(info, migration.Transactional);
+                        }
+                    }
+                    finally
+                    {
+                        watch?.Dispose();
+                        blockers = watch?.LastSeen ?? [];
+                    }
+
+                    return true;
+                },
+                // Only a transactional migration is retried whole: its transaction was rolled back, nothing is held.
+                // An online one retries each statement itself.
+                e => !_cancellationToken.IsCancellationRequested && migration.Transactional
+                     && FindPostgres(e) is { SqlState: PostgresErrorCodes.LockNotAvailable } pg ? pg : null,
+                (attempt, _, pause) =>
+                {
+                    var named = blockers.Count == 0 ? "" : $"; {LockBlockers.Describe(blockers)}";
+                    _console.Info($"  {migration.Label}: lock_timeout ({_settings.StatementLockTimeout.TotalSeconds:0.#} s) reached waiting for a table lock{named}; " +
+                                  $"rolled back, retrying in {pause.TotalSeconds:0.#} s (attempt {attempt + 1} of {retry.MaxAttempts})",
+                        ("version", migration.Version), ("sqlstate", PostgresErrorCodes.LockNotAvailable), ("attempt", attempt + 1),
+                        ("attempts", retry.MaxAttempts), ("retry_s", Math.Round(pause.TotalSeconds, 1)), ("blocker", blockers.Count == 0 ? null : blockers));
+                },
+                (e, _, _) => e,
+                _cancellationToken);
+        }
+        catch (Exception e)
+        {
+            throw Describe(migration, up, e, blockers);
         }
 
         if (up)

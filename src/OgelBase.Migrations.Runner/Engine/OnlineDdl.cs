@@ -251,50 +251,38 @@ public sealed class OnlineDdl : IOnlineSession
     }
 
     /// <summary>
-    /// Runs an attempt until it succeeds; on a lock timeout (55P03) or a deadlock (40P01) the attempt's
-    /// transaction is already rolled back, so it pauses (exponential, jittered) holding nothing and tries again.
-    /// From the first failure on, a <see cref="BlockerWatch"/> on a second connection samples who blocks this
-    /// session while the next attempts wait, so each retry line and the final failure name the blocker (with a
-    /// lock_timeout of 50 ms nobody could look it up after the fact: the wait is over before the error arrives).
+    /// Runs an attempt under the <see cref="LockRetry"/> rule (lock timeout 55P03 or deadlock 40P01). From the first
+    /// failure on, a <see cref="BlockerWatch"/> on a second connection samples who blocks this session while the next
+    /// attempts wait, so each retry line and the final failure name the blocker (with a lock_timeout of 50 ms nobody
+    /// could look it up after the fact: the wait is over before the error arrives). The last sample is kept across
+    /// attempts: a blocker seen once is still the best lead if a later wait was too short to sample.
     /// </summary>
     private T WithRetry<T>(string step, string waitLimit, Func<T> attempt)
     {
         NpgsqlConnection? watchConnection = null;
         BlockerWatch? watch = null;
+        string Named() => watch?.LastSeen is { Count: > 0 } seen ? "; " + LockBlockers.Describe(seen) : "";
         try
         {
-            for (var number = 1; ; number++)
-            {
-                try
-                {
-                    // The last sample is kept across attempts: a blocker seen once is still the best lead if a later wait was too short to sample.
-                    return attempt();
-                }
-                catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.DeadlockDetected)
+            return new LockRetry(_options.MaxAttempts, _options.RetryDelay, _options.MaxRetryDelay).Run(
+                attempt,
+                e => e is PostgresException { SqlState: PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.DeadlockDetected } pg ? pg : null,
+                (number, e, pause) =>
                 {
                     var blockers = watch?.LastSeen ?? [];
-                    var named = blockers.Count == 0 ? "" : "; " + LockBlockers.Describe(blockers);
-                    if (number >= _options.MaxAttempts)
-                    {
-                        // No inner exception on purpose: the runner reports the innermost PostgresException when
-                        // there is one, and that would drop the step name from the one line the operator sees.
-                        throw new InvalidOperationException(
-                            $"step '{step}' gave up: SQLSTATE {e.SqlState} on all {number} attempts (each waited at most {waitLimit}); " +
-                            $"another session holds a conflicting lock ({e.MessageText}){named}; no lock is held now");
-                    }
-
-                    var pause = Backoff(number);
-                    _logger.Info($"{step}: {e.SqlState} ({e.MessageText}) on attempt {number} of {_options.MaxAttempts}; nothing held, retrying in {pause.TotalMilliseconds:0} ms{named}",
+                    _logger.Info($"{step}: {e.SqlState} ({e.MessageText}) on attempt {number} of {_options.MaxAttempts}; nothing held, retrying in {pause.TotalMilliseconds:0} ms{Named()}",
                         ("step", step), ("sqlstate", e.SqlState), ("attempt", number), ("attempts", _options.MaxAttempts), ("retry_ms", Math.Round(pause.TotalMilliseconds)),
                         ("blocker", blockers.Count == 0 ? null : blockers));
                     if (watch is null)
                     {
                         (watchConnection, watch) = StartWatch();
                     }
-
-                    Thread.Sleep(pause);
-                }
-            }
+                },
+                // No inner exception on purpose: the runner reports the innermost PostgresException when there is one,
+                // and that would drop the step name from the one line the operator sees.
+                (_, e, number) => new InvalidOperationException(
+                    $"step '{step}' gave up: SQLSTATE {e.SqlState} on all {number} attempts (each waited at most {waitLimit}); " +
+                    $"another session holds a conflicting lock ({e.MessageText}){Named()}; no lock is held now"));
         }
         finally
         {
@@ -354,16 +342,6 @@ public sealed class OnlineDdl : IOnlineSession
     internal OnlineDdlOptions Options => _options;
 
     internal int MonitoredPid => BackendPid;
-
-    /// <summary>Exponential from RetryDelay up to MaxRetryDelay, with "equal jitter" (half fixed, half random) so retrying runs do not move in step.</summary>
-    private TimeSpan Backoff(int attempt)
-    {
-        var ceiling = Math.Min(_options.MaxRetryDelay.TotalMilliseconds, _options.RetryDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt - 1, 30)));
-        ceiling = Math.Max(ceiling, 1);
-#pragma warning disable CA5394 // jitter, not security
-        return TimeSpan.FromMilliseconds((ceiling / 2) + (Random.Shared.NextDouble() * ceiling / 2));
-#pragma warning restore CA5394
-    }
 
     /// <summary>The notices PostgreSQL sends while one attempt runs, such as IF NOT EXISTS's "..., skipping".</summary>
     private sealed class Notices : IDisposable
