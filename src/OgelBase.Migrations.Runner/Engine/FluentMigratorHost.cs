@@ -35,6 +35,9 @@ public sealed class FluentMigratorHost : IDisposable
     /// <summary>The application_name of the migration session, unique per run, so it can be found and stopped.</summary>
     public string ApplicationName { get; }
 
+    /// <summary>The lock record of this run's statements.</summary>
+    public LockTracer Tracer => _scope.ServiceProvider.GetRequiredService<LockTracer>();
+
     public MigrationRunner Runner => (MigrationRunner)_scope.ServiceProvider.GetRequiredService<IMigrationRunner>();
 
     /// <summary>
@@ -75,7 +78,9 @@ public sealed class FluentMigratorHost : IDisposable
             .Replace(ServiceDescriptor.Scoped<IMigrationProcessor>(provider => provider.GetRequiredService<OnlineMigrationProcessor>()))
             .Configure<RunnerOptions>(options => options.Tags = includes.Select(OptInAttribute.TagFor).ToArray());
         settings.ConfigureServices?.Invoke(services);
-        return new FluentMigratorHost(services.BuildServiceProvider(), applicationName);
+        var host = new FluentMigratorHost(services.BuildServiceProvider(), applicationName);
+        host.Tracer.EveryStatement = settings.Verbose;
+        return host;
     }
 
     /// <summary>
@@ -88,6 +93,7 @@ public sealed class FluentMigratorHost : IDisposable
         services
             .AddSingleton(online)
             .AddSingleton<IOnlineSessions, OnlineSessions>()
+            .AddSingleton<LockTracer>()
             .AddSingleton(seeds)
             .AddLogging(logging =>
             {

@@ -6,6 +6,22 @@ using OgelBase.Migrations.Runner.Services;
 
 namespace OgelBase.Migrations.Runner.Engine;
 
+/// <summary>What applying or reverting one migration took: its time and the lock record of its statements.</summary>
+public sealed record MigrationRun(TimeSpan Elapsed, IReadOnlyList<StatementTrace> Statements)
+{
+    /// <summary>", longest lock blocking the app: AccessExclusiveLock on platform.users for 3 ms (ALTER TABLE …)", or "".</summary>
+    public string LongestBlockingHold =>
+        Longest is var (statement, held, time) && held is not null
+            ? $"; longest lock blocking the app: {held.Mode} on {held.Relation} for {Progress.Duration(time)} ({statement!.Label})"
+            : "; no lock blocked the app";
+
+    public double? LongestBlockingMs => Longest.Lock is null ? null : Math.Round(Longest.Time.TotalMilliseconds, 1);
+
+    private (StatementTrace? Statement, TracedLock? Lock, TimeSpan Time) Longest =>
+        Statements.SelectMany(s => s.Blocking.Select(l => ((StatementTrace?)s, (TracedLock?)l, l.Held ?? s.Duration)))
+            .OrderByDescending(x => x.Item3).FirstOrDefault();
+}
+
 /// <summary>
 /// One run against the database: the migration lock, the versions applied when the lock was taken, and
 /// FluentMigrator to apply or revert one migration at a time. Applied versions are read only once the
@@ -94,9 +110,9 @@ public sealed class MigrationSession : IAsyncDisposable
         }
     }
 
-    public async Task<TimeSpan> UpAsync(KnownMigration migration) => await RunAsync(migration, up: true);
+    public async Task<MigrationRun> UpAsync(KnownMigration migration) => await RunAsync(migration, up: true);
 
-    public async Task<TimeSpan> DownAsync(KnownMigration migration) => await RunAsync(migration, up: false);
+    public async Task<MigrationRun> DownAsync(KnownMigration migration) => await RunAsync(migration, up: false);
 
     public async ValueTask DisposeAsync()
     {
@@ -118,10 +134,13 @@ public sealed class MigrationSession : IAsyncDisposable
         }
     }
 
-    private async Task<TimeSpan> RunAsync(KnownMigration migration, bool up)
+    private async Task<MigrationRun> RunAsync(KnownMigration migration, bool up)
     {
         _cancellationToken.ThrowIfCancellationRequested();
         var clock = Stopwatch.StartNew();
+        var tracer = _host.Tracer;
+        tracer.Version = migration.Version;
+        var traced = tracer.Record.Count;
         IReadOnlyList<Blocker> blockers = [];
         var retry = new LockRetry(_settings.LockTimeoutAttempts, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30));
         try
@@ -181,7 +200,7 @@ public sealed class MigrationSession : IAsyncDisposable
         }
 
         Applied = await VersionStore.ReadAsync(Connection, CancellationToken.None);
-        return clock.Elapsed;
+        return new MigrationRun(clock.Elapsed, tracer.Record.Skip(traced).ToList());
     }
 
     private TimeSpan WatchInterval => TimeSpan.FromMilliseconds(Math.Clamp(_settings.StatementLockTimeout.TotalMilliseconds / 4, 20, 1000));

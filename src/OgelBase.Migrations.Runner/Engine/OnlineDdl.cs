@@ -34,8 +34,9 @@ public sealed class OnlineDdl : IOnlineSession
     private readonly NpgsqlConnection _connection;
     private readonly OnlineDdlOptions _options;
     private readonly ILogger _logger;
+    private readonly LockTracer _tracer;
 
-    public OnlineDdl(IDbConnection connection, IDbTransaction? transaction, OnlineDdlOptions options, ILogger logger)
+    public OnlineDdl(IDbConnection connection, IDbTransaction? transaction, OnlineDdlOptions options, ILogger logger, LockTracer tracer)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (transaction is not null)
@@ -49,6 +50,7 @@ public sealed class OnlineDdl : IOnlineSession
             ?? throw new InvalidOperationException($"online steps need an Npgsql connection, not {connection?.GetType().Name ?? "null"}.");
         _options = options;
         _logger = logger;
+        _tracer = tracer;
     }
 
     private string LockTimeoutSetting => $"{Math.Max(1, (int)_options.LockTimeout.TotalMilliseconds)}ms";
@@ -86,7 +88,8 @@ public sealed class OnlineDdl : IOnlineSession
             using var notices = new Notices(_connection);
             try
             {
-                Execute(statement.Sql, transaction);
+                _tracer.InTransaction(_connection, transaction, statement.Label, () => (0, (long?)Execute(statement.Sql, transaction)));
+                transaction.Commit();
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DuplicateObject && statement.AddedConstraint is { } name
                                               && e.MessageText.Contains($"\"{name}\"", StringComparison.OrdinalIgnoreCase))
@@ -94,8 +97,11 @@ public sealed class OnlineDdl : IOnlineSession
                 transaction.Rollback();
                 return $"already in place, skipped ({e.MessageText})";
             }
+            finally
+            {
+                _tracer.TransactionEnded();
+            }
 
-            transaction.Commit();
             return notices.Outcome;
         });
 
@@ -112,7 +118,7 @@ public sealed class OnlineDdl : IOnlineSession
 
             using var monitor = statement.BuiltIndex is null ? null : IndexBuildMonitor.Start(this, step);
             using var notices = new Notices(_connection);
-            Execute(statement.Sql);
+            _tracer.Concurrently(_connection, () => OpenSideConnection("lock sampler"), step, () => Execute(statement.Sql));
             return notices.Outcome;
         });
     }
@@ -162,19 +168,26 @@ public sealed class OnlineDdl : IOnlineSession
                 }
 
                 command.Parameters.AddWithValue("batch_size", batchSize);
-                BatchResult row;
-                using (var reader = command.ExecuteReader())
+                try
                 {
-                    if (!reader.Read())
+                    var row = _tracer.InTransaction(_connection, transaction, step, () =>
                     {
-                        throw new InvalidOperationException($"{step}: the batch statement returned no row.");
-                    }
+                        using var reader = command.ExecuteReader();
+                        if (!reader.Read())
+                        {
+                            throw new InvalidOperationException($"{step}: the batch statement returned no row.");
+                        }
 
-                    row = new BatchResult(reader.IsDBNull(0) ? null : reader.GetGuid(0), reader.GetInt64(1), reader.GetInt64(2));
+                        var batch = new BatchResult(reader.IsDBNull(0) ? null : reader.GetGuid(0), reader.GetInt64(1), reader.GetInt64(2));
+                        return (batch, (long?)batch.Changed);
+                    }, dataOnly: true);
+                    transaction.Commit();
+                    return row;
                 }
-
-                transaction.Commit();
-                return row;
+                finally
+                {
+                    _tracer.TransactionEnded();
+                }
             });
 
             if (result.Scanned == 0 || result.LastKey is null)
@@ -237,10 +250,10 @@ public sealed class OnlineDdl : IOnlineSession
             ? sql
             : throw new InvalidOperationException($"a code step may only read (SELECT or WITH); write DDL as Execute.Sql: {MigrationSession.OneLine(sql, 120)}");
 
-    private void Execute(string sql, NpgsqlTransaction? transaction = null)
+    private int Execute(string sql, NpgsqlTransaction? transaction = null)
     {
         using var command = new NpgsqlCommand(sql, _connection, transaction);
-        command.ExecuteNonQuery();
+        return command.ExecuteNonQuery();
     }
 
     private void SetLocalLockTimeout(NpgsqlTransaction transaction)

@@ -29,7 +29,8 @@ public sealed class OnlineMigrationProcessor(
     PostgresOptions postgresOptions,
     OnlineDdlOptions online,
     ILogger<OnlineDdl> onlineLogger,
-    ManifestCheck manifestCheck)
+    ManifestCheck manifestCheck,
+    LockTracer tracer)
     : Postgres15_0Processor(factory, generator, logger, options, connectionStringAccessor, postgresOptions)
 {
     public override void Execute(string sql)
@@ -43,7 +44,72 @@ public sealed class OnlineMigrationProcessor(
         // FluentMigrator's own echo of the statement first (--verbose), as its path would have written it.
         Logger.LogSql(sql);
         EnsureConnectionIsOpen();
-        new OnlineDdl(Connection, null, online, onlineLogger).Run(sql);
+        new OnlineDdl(Connection, null, online, onlineLogger, tracer).Run(sql);
+    }
+
+    /// <summary>Every statement FluentMigrator itself sends (a transactional migration's, a version row) goes into the lock record.</summary>
+    protected override void Process(string sql)
+    {
+        if (Options.PreviewOnly || string.IsNullOrEmpty(sql))
+        {
+            base.Process(sql);
+            return;
+        }
+
+        Logger.LogSql(sql);
+        EnsureConnectionIsOpen();
+        try
+        {
+            tracer.InTransaction((NpgsqlConnection)Connection, (NpgsqlTransaction?)Transaction, new OnlineDdlStatement(sql).Label, () =>
+            {
+                using var command = CreateCommand(sql);
+                return (0, (long?)command.ExecuteNonQuery());
+            });
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            EndOfImplicitTransaction();
+            ReThrowWithSql(e, sql);
+        }
+
+        EndOfImplicitTransaction();
+    }
+
+    /// <summary>A code step of a transactional migration is one entry of the lock record (an online one's reads and batches are their own).</summary>
+    public override void Process(PerformDBOperationExpression expression)
+    {
+        if (Options.PreviewOnly || Transaction is null)
+        {
+            base.Process(expression);
+            return;
+        }
+
+        EnsureConnectionIsOpen();
+        tracer.InTransaction((NpgsqlConnection)Connection, (NpgsqlTransaction)Transaction, $"code step: {expression.Description ?? "unnamed"}", () =>
+        {
+            base.Process(expression);
+            return (0, (long?)null);
+        });
+    }
+
+    public override void CommitTransaction()
+    {
+        base.CommitTransaction();
+        tracer.TransactionEnded();
+    }
+
+    public override void RollbackTransaction()
+    {
+        base.RollbackTransaction();
+        tracer.TransactionEnded();
+    }
+
+    private void EndOfImplicitTransaction()
+    {
+        if (Transaction is null)
+        {
+            tracer.TransactionEnded();
+        }
     }
 
     public override void Process(InsertDataExpression expression)

@@ -49,9 +49,10 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
             }
 
             console.Info($"applying {migration.Label}{(migration.Transactional ? "" : " (online: several short transactions, not one)")}", ("version", migration.Version));
-            var elapsed = await session.UpAsync(migration);
+            var run = await session.UpAsync(migration);
             applied.Add(migration.Version);
-            console.Info($"applied {migration.Label} in {elapsed.TotalSeconds:0.00} s", ("version", migration.Version), ("elapsed_s", Math.Round(elapsed.TotalSeconds, 3)));
+            console.Info($"applied {migration.Label} in {run.Elapsed.TotalSeconds:0.00} s{run.LongestBlockingHold}", ("version", migration.Version), ("elapsed_s", Math.Round(run.Elapsed.TotalSeconds, 3)),
+                ("longest_blocking_ms", run.LongestBlockingMs));
         }
 
         console.Info($"migrate up: applied {applied.Count} migration{(applied.Count == 1 ? "" : "s")} ({Formatting.Versions(applied)}) in {clock.Elapsed.TotalSeconds:0.0} s; {Formatting.Describe(session.Applied)}{HeldBackNote(plan)}",

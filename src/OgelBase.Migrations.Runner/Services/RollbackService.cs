@@ -45,8 +45,9 @@ public sealed class RollbackService(RunSettings settings, RunnerConsole console)
         foreach (var (_, migration) in plan)
         {
             console.Info($"reverting {migration.Label}", ("version", migration.Version));
-            var elapsed = await session.DownAsync(migration);
-            console.Info($"reverted {migration.Label} in {elapsed.TotalSeconds:0.00} s", ("version", migration.Version), ("elapsed_s", Math.Round(elapsed.TotalSeconds, 3)));
+            var run = await session.DownAsync(migration);
+            console.Info($"reverted {migration.Label} in {run.Elapsed.TotalSeconds:0.00} s{run.LongestBlockingHold}", ("version", migration.Version), ("elapsed_s", Math.Round(run.Elapsed.TotalSeconds, 3)),
+                ("longest_blocking_ms", run.LongestBlockingMs));
         }
 
         console.Info($"rollback: reverted {plan.Count} migration{(plan.Count == 1 ? "" : "s")} ({Formatting.Versions(plan.Select(p => p.Migration.Version))}) in {clock.Elapsed.TotalSeconds:0.0} s{(losses.Count > 0 ? $"; deleted data in {string.Join(", ", losses)} (--allow-data-loss)" : "")}; {Formatting.Describe(session.Applied)}",

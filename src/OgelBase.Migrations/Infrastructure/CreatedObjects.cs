@@ -14,46 +14,36 @@ public static class CreatedObjects
         "CREATE TABLE IF NOT EXISTS " + Table + " (kind text NOT NULL, name text NOT NULL, version bigint NOT NULL, " +
         "created_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (kind, name))";
 
-    public static string CreateExtensionIfAbsent(string extension, long version) => $"""
-        DO $ogel$
-        BEGIN
-          IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = '{extension}') THEN
-            CREATE EXTENSION "{extension}";
-            INSERT INTO {Table} (kind, name, version) VALUES ('extension', '{extension}', {version}) ON CONFLICT DO NOTHING;
-          END IF;
-        END
-        $ogel$;
-        """;
+    public static string CreateExtensionIfAbsent(string extension, long version) =>
+        CreateIfAbsent("extension", extension, $"SELECT 1 FROM pg_extension WHERE extname = '{extension}'", $"CREATE EXTENSION \"{extension}\"", version);
 
-    public static string DropExtensionIfCreated(string extension, long version) => $"""
-        DO $ogel$
-        BEGIN
-          IF EXISTS (SELECT 1 FROM {Table} WHERE kind = 'extension' AND name = '{extension}' AND version = {version}) THEN
-            DROP EXTENSION IF EXISTS "{extension}";
-            DELETE FROM {Table} WHERE kind = 'extension' AND name = '{extension}' AND version = {version};
-          END IF;
-        END
-        $ogel$;
-        """;
+    public static string DropExtensionIfCreated(string extension, long version) =>
+        DropIfCreated("extension", extension, $"DROP EXTENSION IF EXISTS \"{extension}\"", version);
 
-    public static string CreateSchemaIfAbsent(string schema, long version) => $"""
-        DO $ogel$
-        BEGIN
-          IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = '{schema}') THEN
-            CREATE SCHEMA "{schema}";
-            INSERT INTO {Table} (kind, name, version) VALUES ('schema', '{schema}', {version}) ON CONFLICT DO NOTHING;
-          END IF;
-        END
-        $ogel$;
-        """;
+    public static string CreateSchemaIfAbsent(string schema, long version) =>
+        CreateIfAbsent("schema", schema, $"SELECT 1 FROM pg_namespace WHERE nspname = '{schema}'", $"CREATE SCHEMA \"{schema}\"", version);
 
     /// <summary>Drops the schema only if this migration created it, and only when it is empty (no CASCADE, ever).</summary>
-    public static string DropSchemaIfCreated(string schema, long version) => $"""
+    public static string DropSchemaIfCreated(string schema, long version) =>
+        DropIfCreated("schema", schema, $"DROP SCHEMA IF EXISTS \"{schema}\" RESTRICT", version);
+
+    private static string CreateIfAbsent(string kind, string name, string existsQuery, string create, long version) => $"""
         DO $ogel$
         BEGIN
-          IF EXISTS (SELECT 1 FROM {Table} WHERE kind = 'schema' AND name = '{schema}' AND version = {version}) THEN
-            DROP SCHEMA IF EXISTS "{schema}" RESTRICT;
-            DELETE FROM {Table} WHERE kind = 'schema' AND name = '{schema}' AND version = {version};
+          IF NOT EXISTS ({existsQuery}) THEN
+            {create};
+            INSERT INTO {Table} (kind, name, version) VALUES ('{kind}', '{name}', {version}) ON CONFLICT DO NOTHING;
+          END IF;
+        END
+        $ogel$;
+        """;
+
+    private static string DropIfCreated(string kind, string name, string drop, long version) => $"""
+        DO $ogel$
+        BEGIN
+          IF EXISTS (SELECT 1 FROM {Table} WHERE kind = '{kind}' AND name = '{name}' AND version = {version}) THEN
+            {drop};
+            DELETE FROM {Table} WHERE kind = '{kind}' AND name = '{name}' AND version = {version};
           END IF;
         END
         $ogel$;

@@ -9,6 +9,25 @@ namespace OgelBase.Migrations.Infrastructure;
 [AttributeUsage(AttributeTargets.Class, Inherited = false)]
 public sealed class PresenceProbeAttribute(string evidence, string sql) : Attribute
 {
+    /// <summary>The usual probe, written once here: the table, column or function the migration creates exists.</summary>
+    /// <param name="name">The schema-qualified table (for a column, its table) or function signature.</param>
+    public PresenceProbeAttribute(PresenceOf kind, string name, string? column = null)
+        : this(
+            kind switch
+            {
+                PresenceOf.Table => $"table {name}",
+                PresenceOf.Column => $"column {name}.{column}",
+                _ => $"function {name}",
+            },
+            kind switch
+            {
+                PresenceOf.Table => $"to_regclass('{name}') IS NOT NULL",
+                PresenceOf.Column => $"EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('{name}') AND attname = '{column}' AND NOT attisdropped)",
+                _ => $"to_regprocedure('{name}') IS NOT NULL",
+            })
+    {
+    }
+
     /// <summary>What the probe looks for, in words (e.g. "table platform.credentials").</summary>
     public string Evidence { get; } = evidence;
 
@@ -20,4 +39,12 @@ public sealed class PresenceProbeAttribute(string evidence, string sql) : Attrib
     /// (a query naming a missing table cannot even be planned).
     /// </summary>
     public string? Requires { get; set; }
+}
+
+/// <summary>What kind of object a <see cref="PresenceProbeAttribute"/> looks for.</summary>
+public enum PresenceOf
+{
+    Table,
+    Column,
+    Function,
 }

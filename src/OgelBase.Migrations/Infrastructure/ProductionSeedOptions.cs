@@ -21,6 +21,10 @@ public sealed class ProductionSeedOptions
     public string? RailwayRedisPassword { get; init; }
     public string? RailwayMongoDatabase { get; init; }
 
+    /// <summary>The variables, of those given with their values, that are not set: what a skipped data step names.</summary>
+    public static List<string> Unset(params (string Variable, object? Value)[] values) =>
+        [.. values.Where(v => v.Value is null).Select(v => v.Variable)];
+
     public static ProductionSeedOptions FromEnvironment(Func<string, string?> get)
     {
         static string? Clean(string? v) => string.IsNullOrWhiteSpace(v) ? null : v.Trim();

@@ -9,7 +9,7 @@ namespace OgelBase.Migrations.Migrations;
 /// two views and the one-shot grants, rebuilt as they exist in production.
 /// </summary>
 [Migration(Version, "platform schema core")]
-[PresenceProbe("table platform.credentials", "to_regclass('platform.credentials') IS NOT NULL")]
+[PresenceProbe(PresenceOf.Table, "platform.credentials")]
 public sealed class M001_CreatePlatformSchema : Migration
 {
     private const long Version = 1;

@@ -10,7 +10,7 @@ namespace OgelBase.Migrations.Migrations;
 /// credits and disk/compute configuration, with the billing helpers and views, rebuilt as they exist in production.
 /// </summary>
 [Migration(Version, "billing, usage and resource configuration")]
-[PresenceProbe("table platform.subscriptions", "to_regclass('platform.subscriptions') IS NOT NULL")]
+[PresenceProbe(PresenceOf.Table, "platform.subscriptions")]
 public sealed class M002_AddBillingSchema : Migration
 {
     private const long Version = 2;

@@ -10,7 +10,7 @@ namespace OgelBase.Migrations.Migrations;
 /// The trigger on user_sessions is kept as production has it (docs/schema-facts.md §12.22); migration 10 repairs it.
 /// </summary>
 [Migration(Version, "users, memberships, plans, add-ons, metrics, invitations, API keys, audit log, feature flags")]
-[PresenceProbe("table platform.users", "to_regclass('platform.users') IS NOT NULL")]
+[PresenceProbe(PresenceOf.Table, "platform.users")]
 public sealed class M003_AddUsersAndMemberships : Migration, IRollbackOverrides
 {
     private const long Version = 3;

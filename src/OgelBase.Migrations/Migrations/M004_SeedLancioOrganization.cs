@@ -16,7 +16,7 @@ namespace OgelBase.Migrations.Migrations;
 [Migration(Version, "seed the Lancio organization and its BlackWhale project")]
 // Data only, no catalog footprint: the probe reads the organizations table, so it runs only where that exists.
 [PresenceProbe("organization with slug 'lancio'", "EXISTS (SELECT 1 FROM platform.organizations WHERE slug = 'lancio')", Requires = "platform.organizations")]
-public sealed class M004_SeedLancioOrganization : Migration, IRollbackOverrides, ICodeStepStatements
+public sealed class M004_SeedLancioOrganization(ProductionSeedOptions seeds, ILogger<M004_SeedLancioOrganization> logger) : Migration, IRollbackOverrides, ICodeStepStatements
 {
     private const long Version = 4;
 
@@ -27,14 +27,8 @@ public sealed class M004_SeedLancioOrganization : Migration, IRollbackOverrides,
     /// <summary>The owner the original hard-codes; OGELBASE_LANCIO_OWNER_USER_ID overrides it.</summary>
     public static readonly Guid DefaultOwnerUserId = Guid.Parse("a8bb09f6-3432-470e-a117-2600515d4f26");
 
-    private readonly ProductionSeedOptions _seeds;
-    private readonly ILogger<M004_SeedLancioOrganization> _logger;
-
-    public M004_SeedLancioOrganization(ProductionSeedOptions seeds, ILogger<M004_SeedLancioOrganization> logger)
-    {
-        _seeds = seeds;
-        _logger = logger;
-    }
+    private readonly ProductionSeedOptions _seeds = seeds;
+    private readonly ILogger<M004_SeedLancioOrganization> _logger = logger;
 
     private Guid OwnerUserId => _seeds.LancioOwnerUserId ?? DefaultOwnerUserId;
 
@@ -104,17 +98,9 @@ public sealed class M004_SeedLancioOrganization : Migration, IRollbackOverrides,
 
     private void Seed(IDbConnection connection, IDbTransaction? transaction)
     {
-        var missing = new List<string>();
-        if (_seeds.LancioBillingEmail is null)
-        {
-            missing.Add(ProductionSeedOptions.LancioBillingEmailVariable);
-        }
-
-        if (_seeds.BlackWhaleDatabasePassword is null)
-        {
-            missing.Add(ProductionSeedOptions.BlackWhaleDbPasswordVariable);
-        }
-
+        var missing = ProductionSeedOptions.Unset(
+            (ProductionSeedOptions.LancioBillingEmailVariable, _seeds.LancioBillingEmail),
+            (ProductionSeedOptions.BlackWhaleDbPasswordVariable, _seeds.BlackWhaleDatabasePassword));
         if (missing.Count > 0)
         {
             _logger.LogInformation("004: Lancio seed skipped, nothing changed: {Variables} not set", string.Join(" and ", missing));

@@ -12,7 +12,7 @@ namespace OgelBase.Migrations.Migrations;
 /// it), and log_audit_event writes to the entity columns of the shadowed table, so it fails on every call.
 /// </summary>
 [Migration(Version, "audit helpers, extra indexes and project resource columns")]
-[PresenceProbe("column platform.projects.instance_size", "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('platform.projects') AND attname = 'instance_size' AND NOT attisdropped)")]
+[PresenceProbe(PresenceOf.Column, "platform.projects", "instance_size")]
 public sealed class M005_AddAuditHelpersAndProjectResources : Migration
 {
     private const long Version = 5;

@@ -16,8 +16,8 @@ namespace OgelBase.Migrations.Migrations;
 /// and the catalog has to match what production holds until then.
 /// </summary>
 [Migration(Version, "platform.databases registry, Railway registration, permissive RLS")]
-[PresenceProbe("column platform.databases.connection_string_encrypted", "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('platform.databases') AND attname = 'connection_string_encrypted' AND NOT attisdropped)")]
-public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration
+[PresenceProbe(PresenceOf.Column, "platform.databases", "connection_string_encrypted")]
+public sealed class M006_AddDatabaseRegistryAndPermissiveRls(ProductionSeedOptions seeds, ILogger<M006_AddDatabaseRegistryAndPermissiveRls> logger) : Migration
 {
     private const long Version = 6;
 
@@ -28,26 +28,13 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration
     public const string DefaultMongoDatabase = "admin";
 
     /// <summary>The 25 tables of 001–005 that get RLS and one allow-all policy each; platform.databases is not among them.</summary>
-    public static readonly IReadOnlyList<string> RlsTables =
-    [
-        "organizations", "organization_members", "organization_invitations", "organization_feature_flags",
-        "projects", "project_members", "project_addons", "project_metrics",
-        "subscriptions", "invoices", "payment_methods", "tax_ids", "customer_profiles", "credits",
-        "disk_config", "compute_config", "addons", "usage_metrics",
-        "users", "user_sessions", "api_keys", "audit_logs", "feature_flags", "billing_plans", "credentials",
-    ];
+    public static readonly IReadOnlyList<string> RlsTables = PermissiveRls.Tables;
 
     private const string S = Platform.Schema;
     private const string Table = "databases";
 
-    private readonly ProductionSeedOptions _seeds;
-    private readonly ILogger<M006_AddDatabaseRegistryAndPermissiveRls> _logger;
-
-    public M006_AddDatabaseRegistryAndPermissiveRls(ProductionSeedOptions seeds, ILogger<M006_AddDatabaseRegistryAndPermissiveRls> logger)
-    {
-        _seeds = seeds;
-        _logger = logger;
-    }
+    private readonly ProductionSeedOptions _seeds = seeds;
+    private readonly ILogger<M006_AddDatabaseRegistryAndPermissiveRls> _logger = logger;
 
     // Part B's rows live in the table, so dropping the table is the whole of the data loss.
 
@@ -414,17 +401,9 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRls : Migration
         ArgumentNullException.ThrowIfNull(seeds);
         ArgumentNullException.ThrowIfNull(logger);
 
-        var missing = new List<string>();
-        if (seeds.RailwayMongoPassword is null)
-        {
-            missing.Add(ProductionSeedOptions.RailwayMongoPasswordVariable);
-        }
-
-        if (seeds.RailwayRedisPassword is null)
-        {
-            missing.Add(ProductionSeedOptions.RailwayRedisPasswordVariable);
-        }
-
+        var missing = ProductionSeedOptions.Unset(
+            (ProductionSeedOptions.RailwayMongoPasswordVariable, seeds.RailwayMongoPassword),
+            (ProductionSeedOptions.RailwayRedisPasswordVariable, seeds.RailwayRedisPassword));
         if (missing.Count > 0)
         {
             logger.LogInformation(

@@ -18,7 +18,7 @@ namespace OgelBase.Migrations.Migrations;
 /// </para>
 /// </summary>
 [Migration(Version, "Session context helpers and org-isolating RLS policies")]
-[PresenceProbe("function platform.user_has_org_role(uuid,text)", "to_regprocedure('platform.user_has_org_role(uuid,text)') IS NOT NULL")]
+[PresenceProbe(PresenceOf.Function, "platform.user_has_org_role(uuid,text)")]
 [OptIn(Version, "It replaces the allow-all policies of 006 with org-isolating ones: from then on every role that does not " +
           "bypass RLS sees and changes no platform row unless the application sets a session context " +
           "(platform.set_user_context) inside each transaction, and the application does not do that yet. " +
@@ -30,14 +30,7 @@ public sealed class M007_AddSessionContextAndRestrictiveRls : Migration
     public const string PrivateSchema = "platform_private";
 
     /// <summary>The 25 tables 006 put under RLS, in the spec's order; each had one permissive_all_* policy.</summary>
-    public static readonly IReadOnlyList<string> RlsTables =
-    [
-        "organizations", "organization_members", "organization_invitations", "organization_feature_flags",
-        "projects", "project_members", "project_addons", "project_metrics",
-        "subscriptions", "invoices", "payment_methods", "tax_ids", "customer_profiles", "credits",
-        "disk_config", "compute_config", "addons", "usage_metrics",
-        "users", "user_sessions", "api_keys", "audit_logs", "feature_flags", "billing_plans", "credentials",
-    ];
+    public static readonly IReadOnlyList<string> RlsTables = PermissiveRls.Tables;
 
     /// <summary>Part A of the original, with the signatures the spec's presence probes and grants use.</summary>
     public static readonly IReadOnlyList<string> SessionHelperSignatures =
@@ -86,7 +79,7 @@ public sealed class M007_AddSessionContextAndRestrictiveRls : Migration
     public override void Up()
     {
         CreatePrivateContextStore();
-        CreateSessionHelpers();
+        CreateFunctions(SessionHelperSignatures);
         RestrictContextSetters();
 
         foreach (var table in RlsTables)
@@ -94,7 +87,7 @@ public sealed class M007_AddSessionContextAndRestrictiveRls : Migration
             Execute.Sql($"DROP POLICY permissive_all_{table} ON platform.{table};");
         }
 
-        CreatePolicyHelpers();
+        CreateFunctions(PolicyHelperSignatures);
         foreach (var policy in Policies)
         {
             Execute.Sql(CreatePolicySql(policy));
@@ -159,37 +152,6 @@ public sealed class M007_AddSessionContextAndRestrictiveRls : Migration
                     "platform_private.verified_context() FROM PUBLIC;");
     }
 
-    private void CreateSessionHelpers()
-    {
-        Execute.Sql(Function("platform.set_user_context"));
-        Execute.Sql(Function("platform.set_user_id"));
-        Execute.Sql(Function("platform.set_org_id"));
-        Execute.Sql(Function("platform.clear_user_context"));
-        Execute.Sql(Function("platform.get_current_user_id"));
-        Execute.Sql(Function("platform.get_current_org_id"));
-        Execute.Sql(Function("platform.set_system_user"));
-        Execute.Sql(Function("platform.is_system_user"));
-        Execute.Sql(Function("platform.require_user_context"));
-        Execute.Sql(Function("platform.require_org_context"));
-        Execute.Sql(Function("platform.get_session_context"));
-        Execute.Sql(Function("platform.log_context_change"));
-        Execute.Sql(Function("platform.test_session_helpers"));
-
-        Execute.Sql("COMMENT ON FUNCTION platform.set_user_context(uuid, uuid) IS 'Sets the acting user (and optionally organization) for the current transaction only. Restricted to the database owner role; grant it to the application role that authenticates users.';");
-        Execute.Sql("COMMENT ON FUNCTION platform.set_user_id(uuid) IS 'Changes the acting user for the current transaction, keeping the organization and ending any system identity.';");
-        Execute.Sql("COMMENT ON FUNCTION platform.set_org_id(uuid) IS 'Changes the organization of the current transaction''s context, keeping the acting user.';");
-        Execute.Sql("COMMENT ON FUNCTION platform.clear_user_context() IS 'Removes user, organization and system identity from the current transaction''s context.';");
-        Execute.Sql("COMMENT ON FUNCTION platform.get_current_user_id() IS 'The acting user set by set_user_context in this transaction, or NULL when there is none or it was not set through the setters.';");
-        Execute.Sql("COMMENT ON FUNCTION platform.get_current_org_id() IS 'The organization set by set_user_context in this transaction, or NULL.';");
-        Execute.Sql("COMMENT ON FUNCTION platform.set_system_user() IS 'Acts as the platform itself for the current transaction: every org-isolating policy lets it through. For jobs and provisioning, never for user requests.';");
-        Execute.Sql("COMMENT ON FUNCTION platform.is_system_user() IS 'True only when set_system_user was called in this transaction; false otherwise, never NULL.';");
-        Execute.Sql("COMMENT ON FUNCTION platform.require_user_context() IS 'Fails fast when code that needs an acting user runs without one, instead of silently seeing no rows.';");
-        Execute.Sql("COMMENT ON FUNCTION platform.require_org_context() IS 'Fails fast when code that needs an organization runs without one.';");
-        Execute.Sql("COMMENT ON FUNCTION platform.get_session_context() IS 'The verified context of this transaction and the database roles, for diagnostics.';");
-        Execute.Sql("COMMENT ON FUNCTION platform.log_context_change(text, uuid, uuid) IS 'Records a change of session context in the audit log; the system identity is stored as a NULL user with the details in metadata.';");
-        Execute.Sql("COMMENT ON FUNCTION platform.test_session_helpers() IS 'Self-test of the session helpers; needs EXECUTE on the setters and leaves the context cleared.';");
-    }
-
     private void RestrictContextSetters()
     {
         var setters = string.Join(", ", ContextSetterSignatures);
@@ -209,20 +171,42 @@ public sealed class M007_AddSessionContextAndRestrictiveRls : Migration
             """);
     }
 
-    private void CreatePolicyHelpers()
+    /// <summary>Each function from its file, then each one's comment, in the order of <paramref name="signatures"/>.</summary>
+    private void CreateFunctions(IReadOnlyList<string> signatures)
     {
-        Execute.Sql(Function("platform.current_user_id"));
-        Execute.Sql(Function("platform.current_org_id"));
-        Execute.Sql(Function("platform.user_is_org_member"));
-        Execute.Sql(Function("platform.user_has_org_role"));
-        Execute.Sql(Function("platform.test_rls_enforcement"));
+        foreach (var signature in signatures)
+        {
+            Execute.Sql(Function(signature[..signature.IndexOf('(', StringComparison.Ordinal)]));
+        }
 
-        Execute.Sql("COMMENT ON FUNCTION platform.current_user_id() IS 'Acting user for RLS policies: the verified session context of this transaction, or NULL.';");
-        Execute.Sql("COMMENT ON FUNCTION platform.current_org_id() IS 'Organization of the verified session context of this transaction, or NULL.';");
-        Execute.Sql("COMMENT ON FUNCTION platform.user_is_org_member(uuid) IS 'Whether the acting user belongs to the organization. Runs as owner so policies work for roles without access to organization_members.';");
-        Execute.Sql("COMMENT ON FUNCTION platform.user_has_org_role(uuid, text) IS 'Whether the acting user holds at least the given role in the organization (owner > admin > billing_admin > developer > member); false for an unknown role.';");
-        Execute.Sql("COMMENT ON FUNCTION platform.test_rls_enforcement() IS 'Self-test of the org-isolating policies, meant to be run by a role that does not bypass RLS.';");
+        foreach (var signature in signatures)
+        {
+            Execute.Sql($"COMMENT ON FUNCTION {signature} IS {Platform.Literal(FunctionComments[signature])};");
+        }
     }
+
+    /// <summary>The comment on each session and policy helper, by signature.</summary>
+    private static readonly Dictionary<string, string> FunctionComments = new(StringComparer.Ordinal)
+    {
+        ["platform.set_user_context(uuid, uuid)"] = "Sets the acting user (and optionally organization) for the current transaction only. Restricted to the database owner role; grant it to the application role that authenticates users.",
+        ["platform.set_user_id(uuid)"] = "Changes the acting user for the current transaction, keeping the organization and ending any system identity.",
+        ["platform.set_org_id(uuid)"] = "Changes the organization of the current transaction's context, keeping the acting user.",
+        ["platform.clear_user_context()"] = "Removes user, organization and system identity from the current transaction's context.",
+        ["platform.get_current_user_id()"] = "The acting user set by set_user_context in this transaction, or NULL when there is none or it was not set through the setters.",
+        ["platform.get_current_org_id()"] = "The organization set by set_user_context in this transaction, or NULL.",
+        ["platform.set_system_user()"] = "Acts as the platform itself for the current transaction: every org-isolating policy lets it through. For jobs and provisioning, never for user requests.",
+        ["platform.is_system_user()"] = "True only when set_system_user was called in this transaction; false otherwise, never NULL.",
+        ["platform.require_user_context()"] = "Fails fast when code that needs an acting user runs without one, instead of silently seeing no rows.",
+        ["platform.require_org_context()"] = "Fails fast when code that needs an organization runs without one.",
+        ["platform.get_session_context()"] = "The verified context of this transaction and the database roles, for diagnostics.",
+        ["platform.log_context_change(text, uuid, uuid)"] = "Records a change of session context in the audit log; the system identity is stored as a NULL user with the details in metadata.",
+        ["platform.test_session_helpers()"] = "Self-test of the session helpers; needs EXECUTE on the setters and leaves the context cleared.",
+        ["platform.current_user_id()"] = "Acting user for RLS policies: the verified session context of this transaction, or NULL.",
+        ["platform.current_org_id()"] = "Organization of the verified session context of this transaction, or NULL.",
+        ["platform.user_is_org_member(uuid)"] = "Whether the acting user belongs to the organization. Runs as owner so policies work for roles without access to organization_members.",
+        ["platform.user_has_org_role(uuid, text)"] = "Whether the acting user holds at least the given role in the organization (owner > admin > billing_admin > developer > member); false for an unknown role.",
+        ["platform.test_rls_enforcement()"] = "Self-test of the org-isolating policies, meant to be run by a role that does not bypass RLS.",
+    };
 
     private static List<PolicySpec> BuildPolicies()
     {

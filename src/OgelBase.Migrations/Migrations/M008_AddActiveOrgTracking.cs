@@ -28,8 +28,8 @@ namespace OgelBase.Migrations.Migrations;
 // The previous build's 8 ran the same DDL by hand inside code steps; production may have recorded that shape.
 [SupersedesChecksum("3f82b186655b94d877f431d35ac2141836bbe7e4b9b420066940aeee11bceafc",
     "its DDL moved from hand-written code steps into Execute.Sql statements the runner runs online: the same DDL in the same order, leaving the same catalog and data")]
-[PresenceProbe("column platform.users.active_org_id", "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('platform.users') AND attname = 'active_org_id' AND NOT attisdropped)")]
-public sealed class M008_AddActiveOrgTracking : Migration, IRollbackOverrides
+[PresenceProbe("column platform.users.active_org_id", ColumnExists)]
+public sealed class M008_AddActiveOrgTracking(IOnlineSessions online, ILogger<M008_AddActiveOrgTracking> logger) : Migration, IRollbackOverrides
 {
     private const long Version = 8;
 
@@ -48,14 +48,8 @@ public sealed class M008_AddActiveOrgTracking : Migration, IRollbackOverrides
     private const string ColumnExists =
         "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('platform.users') AND attname = 'active_org_id' AND NOT attisdropped)";
 
-    private readonly IOnlineSessions _online;
-    private readonly ILogger<M008_AddActiveOrgTracking> _logger;
-
-    public M008_AddActiveOrgTracking(IOnlineSessions online, ILogger<M008_AddActiveOrgTracking> logger)
-    {
-        _online = online;
-        _logger = logger;
-    }
+    private readonly IOnlineSessions _online = online;
+    private readonly ILogger<M008_AddActiveOrgTracking> _logger = logger;
 
     public IReadOnlyList<RemovedObject> RollbackOverrides { get; } =
     [

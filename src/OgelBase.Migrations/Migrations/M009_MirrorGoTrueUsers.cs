@@ -31,7 +31,7 @@ namespace OgelBase.Migrations.Migrations;
 [Precondition(MigrationRoleMayUseAuthUsers, "009 needs the migration role to have USAGE on schema auth and SELECT and TRIGGER on auth.users (GoTrue's role owns them); " +
                                             "as their owner run: GRANT USAGE ON SCHEMA auth TO <role>; GRANT SELECT, TRIGGER ON auth.users TO <role>")]
 [ReplacesHandApplied("the original 009 applied by hand is replaced, not adopted: run 'migrate up --include 9', which swaps its triggers and public functions for the corrected ones without duplicating users or organizations")]
-public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackOverrides
+public sealed class M009_MirrorGoTrueUsers(IOnlineSessions online, ILogger<M009_MirrorGoTrueUsers> logger) : Migration, IRollbackOverrides
 {
     private const long Version = 9;
 
@@ -77,14 +77,8 @@ public sealed class M009_MirrorGoTrueUsers : Migration, IRollbackOverrides
         $"(EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = to_regclass('auth.users') AND t.tgname = '{OriginalAuthTrigger}') " +
         $"OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = to_regclass('platform.users') AND t.tgname = '{OriginalPlatformTrigger}'))";
 
-    private readonly IOnlineSessions _online;
-    private readonly ILogger<M009_MirrorGoTrueUsers> _logger;
-
-    public M009_MirrorGoTrueUsers(IOnlineSessions online, ILogger<M009_MirrorGoTrueUsers> logger)
-    {
-        _online = online;
-        _logger = logger;
-    }
+    private readonly IOnlineSessions _online = online;
+    private readonly ILogger<M009_MirrorGoTrueUsers> _logger = logger;
 
     public IReadOnlyList<RemovedObject> RollbackOverrides { get; } =
     [

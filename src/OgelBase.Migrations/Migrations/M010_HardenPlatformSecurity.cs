@@ -18,7 +18,7 @@ namespace OgelBase.Migrations.Migrations;
 /// </para>
 /// </summary>
 [Migration(Version, "harden platform security (search_path, grants, invoker views, RLS on databases, two fixes)")]
-[PresenceProbe("function platform.update_last_activity_at_column()", "to_regprocedure('platform.update_last_activity_at_column()') IS NOT NULL")]
+[PresenceProbe(PresenceOf.Function, "platform.update_last_activity_at_column()")]
 public sealed class M010_HardenPlatformSecurity : Migration
 {
     private const long Version = 10;
@@ -43,35 +43,41 @@ public sealed class M010_HardenPlatformSecurity : Migration
         "platform.is_system_user()",
     ];
 
-    public override void Up()
-    {
-        Execute.Sql(Step("preconditions.sql"));
-        Execute.Sql(Step("create_saved_state.sql"));
-        Execute.Sql(Step("harden_functions.sql"));
-        Execute.Sql(Step("restrict_relations.sql"));
-        Execute.Sql(Step("save_view_options.sql"));
-        Execute.Sql(Step("fix_billing_overview.sql"));
-        Execute.Sql(Step("invoker_views.sql"));
-        Execute.Sql(Step("fix_session_trigger.sql"));
-        Execute.Sql(Step("databases_rls.sql"));
-        Execute.Sql(Step("verify.sql"));
-    }
+    public override void Up() => Steps(
+        "preconditions.sql",
+        "create_saved_state.sql",
+        "harden_functions.sql",
+        "restrict_relations.sql",
+        "save_view_options.sql",
+        "fix_billing_overview.sql",
+        "invoker_views.sql",
+        "fix_session_trigger.sql",
+        "databases_rls.sql",
+        "verify.sql");
 
     public override void Down()
     {
-        Execute.Sql(Step("down_preconditions.sql"));
-        Execute.Sql(Step("down_databases_rls.sql"));
-        Execute.Sql(Step("down_session_trigger.sql"));
-        Execute.Sql(Step("down_views.sql"));
-        // One ACL rebuild for relations, columns and functions; it lives only inside this Down's transaction.
-        Execute.Sql(Step("rebuild_acl.sql"));
-        Execute.Sql(Step("down_relations.sql"));
-        Execute.Sql(Step("down_functions.sql"));
+        Steps(
+            "down_preconditions.sql",
+            "down_databases_rls.sql",
+            "down_session_trigger.sql",
+            "down_views.sql",
+            // One ACL rebuild for relations, columns and functions; it lives only inside this Down's transaction.
+            "rebuild_acl.sql",
+            "down_relations.sql",
+            "down_functions.sql");
         Execute.Sql($"DROP FUNCTION {RebuildAclFunction};");
         Execute.Sql($"DROP TABLE {SavedStateTable};");
     }
 
     private const string RebuildAclFunction = VersionTable.Schema + ".m010_rebuild_acl(text, text, aclitem[], aclitem[])";
 
-    private static string Step(string file) => SqlResource.Read("M010/" + file);
+    /// <summary>Runs each file of <c>Migrations/M010/</c> as one statement, in the order given.</summary>
+    private void Steps(params string[] files)
+    {
+        foreach (var file in files)
+        {
+            Execute.Sql(SqlResource.Read("M010/" + file));
+        }
+    }
 }

@@ -30,19 +30,14 @@ namespace OgelBase.Migrations.Migrations;
 // The previous build's 11 ran the same DDL by hand inside code steps; a database may have recorded that shape.
 [SupersedesChecksum("4dc951175ce13307412a68726c141550d7deab0eaf7d174a7b0a1a6fbe3b06ec",
     "its DDL moved from hand-written code steps into Execute.Sql statements the runner runs online, and a final check of its constraints, triggers and index was added: the same DDL in the same order, leaving the same catalog and data")]
-[PresenceProbe("column platform.organization_members.accepted_at", "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('platform.organization_members') AND attname = 'accepted_at' AND NOT attisdropped)")]
-public sealed class M011_ServeStudioContract : Migration, IRollbackOverrides, ICodeStepStatements
+[PresenceProbe(PresenceOf.Column, "platform.organization_members", "accepted_at")]
+public sealed class M011_ServeStudioContract(IOnlineSessions online) : Migration, IRollbackOverrides, ICodeStepStatements
 {
     public const string StatusCheck = "projects_status_valid";
 
     private const long Version = 11;
 
-    private readonly IOnlineSessions _online;
-
-    public M011_ServeStudioContract(IOnlineSessions online)
-    {
-        _online = online;
-    }
+    private readonly IOnlineSessions _online = online;
 
     public IReadOnlyList<RemovedObject> RollbackOverrides { get; } =
     [
