@@ -42,6 +42,15 @@ public sealed record BenchOptions
     /// <summary>Extra arguments given to the runner's <c>migrate up --to 8</c> and <c>rollback 7</c> (e.g. --batch-size 10000).</summary>
     public IReadOnlyList<string> RunnerArguments { get; init; } = [];
 
+    /// <summary>
+    /// Builds of the runner to compare on one data set (name, ogelbase-migrate.dll, extra arguments): each runs online
+    /// 008 and its rollback on its own copy, in turn, <see cref="Repeat"/> rounds, and the comparison gives medians.
+    /// </summary>
+    public IReadOnlyList<(string Name, string Dll, IReadOnlyList<string> Args)> Compare { get; init; } = [];
+
+    /// <summary>Rounds of <see cref="Compare"/>, alternating the builds so a machine that drifts affects each alike.</summary>
+    public int Repeat { get; init; } = 1;
+
     /// <summary>Keep the benchmark database instead of dropping it at the end.</summary>
     public bool KeepDatabase { get; init; }
 
@@ -68,6 +77,16 @@ public sealed record BenchOptions
         if (WarmupSeconds < 0 || SettleSeconds < 0)
         {
             throw new ArgumentException("--warmup and --settle must not be negative");
+        }
+
+        if (Repeat is < 1 or > 20)
+        {
+            throw new ArgumentException("--repeat must be between 1 and 20");
+        }
+
+        if (Compare.FirstOrDefault(c => !File.Exists(c.Dll)) is { Dll: { } missing })
+        {
+            throw new ArgumentException($"the runner {missing} named by --compare does not exist");
         }
 
         if (!File.Exists(RunnerDll))

@@ -37,18 +37,27 @@ public static partial class BenchmarkRun
         try
         {
             var (dataSet, setup) = await PrepareAsync(options, admin, source, log, cancellationToken);
-            foreach (var mode in modes)
+            var arms = options.Compare.Count == 0
+                ? modes.Select(m => (Mode: m, Label: Name(m), Options: options)).ToList()
+                : [.. Enumerable.Range(1, options.Repeat).SelectMany(round => options.Compare.Select(c =>
+                    (Mode: BenchMode.Online, Label: $"{c.Name}-{round}", Options: options with { RunnerDll = c.Dll, RunnerArguments = [.. options.RunnerArguments, .. c.Args] })))];
+            foreach (var arm in arms)
             {
                 var database = source;
-                if (modes.Length > 1)
+                if (arms.Count > 1)
                 {
-                    database = $"{source}_{Name(mode)}";
+                    database = $"{source}_{arm.Label.Replace('-', '_')}";
                     databases.Add(database);
                     log.WriteLine($"copying {source} to {database} (CREATE DATABASE ... TEMPLATE, FILE_COPY)");
                     await ExecuteAsync(admin.ConnectionString, $"CREATE DATABASE \"{database}\" TEMPLATE \"{source}\" STRATEGY FILE_COPY", cancellationToken);
                 }
 
-                runs.Add(await RunModeAsync(options, mode, admin, database, serverKind, dataSet, setup, log, cancellationToken));
+                runs.Add(await RunModeAsync(arm.Options, arm.Mode, arm.Label, admin, database, serverKind, dataSet, setup, log, cancellationToken));
+                if (arms.Count > 1)
+                {
+                    // Each copy is a million users: drop it before the next one is made.
+                    await ExecuteAsync(admin.ConnectionString, $"DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)", CancellationToken.None);
+                }
             }
         }
         finally
@@ -116,10 +125,9 @@ public static partial class BenchmarkRun
         return (dataSet, setup);
     }
 
-    private static async Task<RunSummary> RunModeAsync(BenchOptions options, BenchMode mode, NpgsqlConnectionStringBuilder admin, string database, string serverKind,
-        DataSetCounts dataSet, MigrationWindow setup, TextWriter log, CancellationToken cancellationToken)
+    private static async Task<RunSummary> RunModeAsync(BenchOptions options, BenchMode mode, string modeName, NpgsqlConnectionStringBuilder admin, string database,
+        string serverKind, DataSetCounts dataSet, MigrationWindow setup, TextWriter log, CancellationToken cancellationToken)
     {
-        var modeName = Name(mode);
         var directory = Path.Combine(options.OutputDirectory, $"{modeName}-{options.Users}");
         Directory.CreateDirectory(directory);
         var startedAt = DateTimeOffset.UtcNow;

@@ -27,12 +27,18 @@ var runnerArgs = new Option<string[]>("--runner-arg")
     Description = "Extra argument for the runner's migrate/rollback (repeatable), e.g. --runner-arg=--batch-size --runner-arg=10000.",
     AllowMultipleArgumentsPerToken = false,
 };
+var compare = new Option<string[]>("--compare")
+{
+    Description = "Compare a build of the runner on the same data: NAME=PATH/ogelbase-migrate.dll[ ARG ...] (repeatable; online mode).",
+    AllowMultipleArgumentsPerToken = false,
+};
+var repeat = new Option<int>("--repeat") { Description = "Rounds of --compare, the builds alternating.", DefaultValueFactory = _ => 1 };
 var keep = new Option<bool>("--keep-database") { Description = "Keep the benchmark database instead of dropping it." };
 var replot = new Option<string?>("--replot") { Description = "Only draw chart.png/chart.svg again from a finished run's directory (summary.json, samples.csv)." };
 
 var root = new RootCommand("Online-migration benchmark: migration 8 and its rollback under live traffic (issue #7).")
 {
-    serverUrl, users, clients, rate, mode, output, warmup, settle, runner, runnerArgs, keep, replot,
+    serverUrl, users, clients, rate, mode, output, warmup, settle, runner, runnerArgs, compare, repeat, keep, replot,
 };
 
 using var signals = new StopSignals();
@@ -59,6 +65,8 @@ root.SetAction(async (parse, cancellationToken) =>
         RunnerDll = parse.GetValue(runner) ?? Path.Combine(AppContext.BaseDirectory, "ogelbase-migrate.dll"),
         RunnerArguments = parse.GetValue(runnerArgs) ?? [],
         KeepDatabase = parse.GetValue(keep),
+        Compare = [.. (parse.GetValue(compare) ?? []).Select(Arm)],
+        Repeat = parse.GetValue(repeat),
     };
     try
     {
@@ -74,6 +82,15 @@ root.SetAction(async (parse, cancellationToken) =>
         return 2;
     }
 });
+
+static (string Name, string Dll, IReadOnlyList<string> Args) Arm(string text)
+{
+    var eq = text.IndexOf('=', StringComparison.Ordinal);
+    var words = text[(eq + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+    return eq <= 0 || words.Length == 0
+        ? throw new ArgumentException($"--compare takes NAME=PATH[ ARG ...], not '{text}'")
+        : (text[..eq], words[0], words[1..]);
+}
 
 // Migration 9: its own data set and traffic (GoTrue sign-ups, sign-ins, Studio lookups); see GoTrueBenchmark.
 var gotrueUsers = new Option<int>("--users") { Description = "GoTrue users in auth.users before 9.", DefaultValueFactory = _ => 100_000 };

@@ -245,6 +245,15 @@ public static class Report
             md.AppendLine(Inv, $"- Online max latency: {online.MaxDuringMigrationMs:0.0} ms during migration ({Verdict(online.MaxDuringMigrationMs)}), {online.MaxDuringRollbackMs:0.0} ms during rollback ({Verdict(online.MaxDuringRollbackMs)}); failed queries {online.FailedQueries}. Original: {original.MaxDuringMigrationMs:0.0} ms and {original.MaxDuringRollbackMs:0.0} ms; failed {original.FailedQueries}.");
         }
 
+        // --compare: NAME-ROUND runs; the medians of each build over its rounds.
+        foreach (var build in runs.Where(r => r.Mode.Contains('-', StringComparison.Ordinal)).GroupBy(r => r.Mode[..r.Mode.LastIndexOf('-')]))
+        {
+            static double Median(IEnumerable<double> values) => values.Order().ToList() is var v && v.Count % 2 == 1 ? v[v.Count / 2] : (v[(v.Count / 2) - 1] + v[v.Count / 2]) / 2;
+            md.AppendLine(Inv, $"- {build.Key}, median of {build.Count()}: migration {Median(build.Select(r => r.MigrateSeconds)):0.00} s, max latency during it {Median(build.Select(r => r.MaxDuringMigrationMs)):0.0} ms, " +
+                $"p99 during it {Median(build.Select(r => r.Phases.First(p => p.Phase == Migration).All.P99Ms)):0.0} ms; rollback {Median(build.Select(r => r.RollbackSeconds)):0.00} s, max {Median(build.Select(r => r.MaxDuringRollbackMs)):0.0} ms " +
+                $"(runs: {string.Join(", ", build.Select(r => $"{r.MigrateSeconds:0.00} s/{r.MaxDuringMigrationMs:0.0} ms"))})");
+        }
+
         foreach (var run in runs)
         {
             md.AppendLine(Inv, $"- {run.Mode}: backfill set {run.Backfill.WithActiveOrg:N0} of {run.Backfill.Users:N0} users ({run.Backfill.WithoutMembership:N0} without membership); report `{run.Mode}-{run.UsersRequested}/report.md`.");

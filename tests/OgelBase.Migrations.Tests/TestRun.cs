@@ -1,5 +1,3 @@
-using OgelBase.Migrations.Tests.Support;
-
 // Every test has its own database, so fixtures run side by side; the few whose subject is timing (signals, kills,
 // lock waits, online DDL under load) are [NonParallelizable] and run on their own after the rest.
 [assembly: Parallelizable(ParallelScope.Fixtures)]

@@ -98,33 +98,43 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
     /// <summary>Log every statement's whole record (every lock, rewrite, scan, WAL), not only the locks that block the app (<c>--verbose</c>).</summary>
     public bool EveryStatement { get; set; }
 
-    /// <summary>
-    /// A <c>trace</c> rehearsal: a CONCURRENTLY statement waits (in its "waiting for old snapshots" phase) until the
-    /// sampling session has seen its locks, so a build on an empty table is not over before it is seen.
-    /// </summary>
-    public bool HoldConcurrentUntilSeen { get; set; }
-
     /// <summary>Every statement observed so far, in order.</summary>
     public IReadOnlyList<StatementTrace> Record => _record;
 
     /// <summary>
-    /// Observes one statement in the connection's current transaction (or the implicit one of a lone statement) and
-    /// returns its result. <paramref name="dataOnly"/> (a backfill batch: DML, which rewrites nothing) reuses the
-    /// relations read before the step's first batch, so a batch costs two short reads.
+    /// Observes one statement in the connection's current transaction and returns its result. A statement sent on its
+    /// own (a code step's read, a version row of an online migration) runs in a transaction of the tracer's, so that
+    /// its locks are still held when they are read. <paramref name="dataOnly"/> (a backfill batch: DML, which rewrites
+    /// nothing) reuses the relations read before the step's first batch, so a batch costs two short reads.
     /// </summary>
     public T InTransaction<T>(NpgsqlConnection connection, NpgsqlTransaction? transaction, string label, Func<(T Result, long? Rows)> statement, bool dataOnly = false)
     {
+        if (transaction is null)
+        {
+            try
+            {
+                using var own = connection.BeginTransaction();
+                var result = InTransaction(connection, own, label, statement, dataOnly);
+                own.Commit();
+                return result;
+            }
+            finally
+            {
+                TransactionEnded();
+            }
+        }
+
         var known = _last ?? (dataOnly && _dataStep == label ? _dataRelations : null);
         var before = Observe(connection, transaction, known);
         _existedAtStart ??= before.Relations.Keys.ToHashSet();
         var clock = Stopwatch.StartNew();
-        var (result, rows) = statement();
+        var (value, rows) = statement();
         var duration = clock.Elapsed;
         var after = Observe(connection, transaction, before.Relations, withLocks: true);
         _last = after.Relations;
         (_dataStep, _dataRelations) = dataOnly ? (label, after.Relations) : (null, null);
         _open.Add(new Pending(before, after, label, duration, rows, clock, dataOnly));
-        return result;
+        return value;
     }
 
     /// <summary>The statement's transaction committed or rolled back: its locks are released now, so their hold times are known.</summary>
@@ -158,7 +168,7 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
     public void Concurrently(NpgsqlConnection connection, Func<NpgsqlConnection> openSide, string label, Action statement)
     {
         var before = Observe(connection, null, null);
-        using var sampler = LockSampler.Start(openSide, BackendPid(connection), HoldConcurrentUntilSeen);
+        using var sampler = LockSampler.Start(openSide, BackendPid(connection));
         var clock = Stopwatch.StartNew();
         statement();
         var duration = clock.Elapsed;
@@ -195,7 +205,7 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
         {
             logger.Info($"record: {trace.Label}: {Describe(trace)}",
                 ("version", trace.Version), ("statement", trace.Label), ("duration_ms", Math.Round(trace.Duration.TotalMilliseconds, 1)), ("rows", trace.Rows),
-                ("wal_bytes", trace.WalBytes), ("locks", trace.Locks.Select(l => new { relation = l.Relation, mode = l.Mode, created = l.Created }).ToArray()),
+                ("wal_bytes", trace.WalBytes), ("locks", trace.Locks),
                 ("rewritten", trace.Rewritten), ("scanned", trace.Scanned), ("lock_timeout", trace.LockTimeout));
         }
 
@@ -282,40 +292,53 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
 
     private sealed record Pending(Snapshot Before, Snapshot After, string Label, TimeSpan Duration, long? Rows, Stopwatch Clock, bool DataOnly);
 
-    /// <summary>Polls one backend's relation locks from a second session while a statement of it runs outside a transaction.</summary>
+    /// <summary>
+    /// Polls one backend's relation locks from a second session while a CONCURRENTLY statement of it runs. A build on
+    /// a small table is over in milliseconds, before any poll could see it, so the sampler holds a snapshot open: the
+    /// build's last phase waits for every older snapshot in the database, and while it waits it still holds every lock
+    /// of that phase. Seeing it wait (on this session's virtual transaction), the sampler reads its locks and lets it
+    /// go. Holding back a build that is about to finish by one poll costs a few milliseconds; a statement that never
+    /// waits for snapshots (DROP INDEX CONCURRENTLY) is only sampled.
+    /// </summary>
     private sealed class LockSampler : IDisposable
     {
+        private const string PollSql = """
+            SELECT l.relation::int8, l.mode, l.locktype = 'virtualxid' AND l.virtualxid = @mine
+            FROM pg_locks l
+            WHERE l.pid = @pid AND ((l.locktype = 'relation' AND l.granted) OR (l.locktype = 'virtualxid' AND NOT l.granted))
+            """;
+
         private readonly NpgsqlConnection _connection;
         private readonly int _pid;
-        private readonly bool _holdUntilSeen;
+        private readonly string _snapshot;
         private readonly Thread _thread;
         private readonly ManualResetEventSlim _stop = new();
         private readonly HashSet<HeldLock> _seen = [];
 
-        private LockSampler(NpgsqlConnection connection, int pid, bool holdUntilSeen)
+        private LockSampler(NpgsqlConnection connection, int pid)
         {
             _connection = connection;
             _pid = pid;
-            _holdUntilSeen = holdUntilSeen;
-            if (holdUntilSeen)
-            {
-                // An open snapshot in this database: the statement's wait for older snapshots lasts until it is seen.
-                using var command = new NpgsqlCommand("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1", connection);
-                command.ExecuteNonQuery();
-            }
-
+            using var command = new NpgsqlCommand("""
+                BEGIN ISOLATION LEVEL REPEATABLE READ;
+                SELECT virtualtransaction FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'virtualxid'
+                """, connection);
+            _snapshot = (string)command.ExecuteScalar()!;
             _thread = new Thread(Loop) { IsBackground = true, Name = "lock sampler" };
             _thread.Start();
         }
 
-        public static LockSampler? Start(Func<NpgsqlConnection> open, int pid, bool holdUntilSeen)
+        public static LockSampler? Start(Func<NpgsqlConnection> open, int pid)
         {
+            NpgsqlConnection? connection = null;
             try
             {
-                return new LockSampler(open(), pid, holdUntilSeen);
+                connection = open();
+                return new LockSampler(connection, pid);
             }
             catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
             {
+                connection?.Dispose();
                 return null;
             }
         }
@@ -340,32 +363,33 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
 
         private void Loop()
         {
-            var clock = Stopwatch.StartNew();
-            var holding = _holdUntilSeen;
+            var holding = true;
             try
             {
-                using var command = new NpgsqlCommand("SELECT l.relation::int8, l.mode FROM pg_locks l WHERE l.pid = @pid AND l.locktype = 'relation' AND l.granted", _connection);
+                using var command = new NpgsqlCommand(PollSql, _connection);
                 command.Parameters.AddWithValue("pid", _pid);
-                command.Prepare();
-
-                // Tight at first (a build on a small table is over in milliseconds), then every 10 ms.
-                while (!_stop.Wait(clock.Elapsed < TimeSpan.FromMilliseconds(200) ? TimeSpan.Zero : TimeSpan.FromMilliseconds(10)))
+                command.Parameters.AddWithValue("mine", _snapshot);
+                while (!_stop.Wait(TimeSpan.FromMilliseconds(holding ? 2 : 10)))
                 {
-                    var found = false;
+                    var waitsForUs = false;
                     using (var reader = command.ExecuteReader())
                     {
                         while (reader.Read())
                         {
+                            if (reader.IsDBNull(0))
+                            {
+                                waitsForUs |= reader.GetBoolean(2);
+                                continue;
+                            }
+
                             lock (_seen)
                             {
                                 _seen.Add(new HeldLock(reader.GetInt64(0), reader.GetString(1)));
                             }
-
-                            found = true;
                         }
                     }
 
-                    if (holding && found)
+                    if (holding && waitsForUs)
                     {
                         holding = false;
                         using var commit = new NpgsqlCommand("COMMIT", _connection);

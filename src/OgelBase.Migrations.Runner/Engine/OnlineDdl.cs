@@ -236,7 +236,8 @@ public sealed class OnlineDdl : IOnlineSession
         return value is null or DBNull ? default! : (T)value;
     }
 
-    T IOnlineSession.Scalar<T>(string sql, params (string Name, object? Value)[] parameters) => Scalar<T>(ReadOnly(sql), null, parameters);
+    T IOnlineSession.Scalar<T>(string sql, params (string Name, object? Value)[] parameters) =>
+        _tracer.InTransaction(_connection, null, new OnlineDdlStatement(sql).Label, () => (Scalar<T>(ReadOnly(sql), null, parameters), (long?)null));
 
     (long Scanned, long Changed) IOnlineSession.Backfill(string name, long total, Func<bool, string> batchSql, double batchShare)
     {

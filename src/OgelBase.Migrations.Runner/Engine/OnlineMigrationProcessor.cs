@@ -68,11 +68,8 @@ public sealed class OnlineMigrationProcessor(
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            EndOfImplicitTransaction();
             ReThrowWithSql(e, sql);
         }
-
-        EndOfImplicitTransaction();
     }
 
     /// <summary>A code step of a transactional migration is one entry of the lock record (an online one's reads and batches are their own).</summary>
@@ -104,13 +101,6 @@ public sealed class OnlineMigrationProcessor(
         tracer.TransactionEnded();
     }
 
-    private void EndOfImplicitTransaction()
-    {
-        if (Transaction is null)
-        {
-            tracer.TransactionEnded();
-        }
-    }
 
     public override void Process(InsertDataExpression expression)
     {
@@ -118,7 +108,13 @@ public sealed class OnlineMigrationProcessor(
         {
             var version = Convert.ToInt64(expression.Rows[0].First(p => p.Key == new VersionTable().ColumnName).Value, System.Globalization.CultureInfo.InvariantCulture);
             EnsureConnectionIsOpen();
-            manifestCheck.BeforeRecording(version, (NpgsqlConnection)Connection);
+
+            // Its catalog reads lock what they describe (AccessShareLock), so they are part of the record.
+            tracer.InTransaction((NpgsqlConnection)Connection, (NpgsqlTransaction?)Transaction, $"manifest check of {version}", () =>
+            {
+                manifestCheck.BeforeRecording(version, (NpgsqlConnection)Connection);
+                return (0, (long?)null);
+            });
         }
 
         base.Process(expression);

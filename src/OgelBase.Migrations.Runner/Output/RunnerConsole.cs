@@ -147,6 +147,19 @@ public sealed class RunnerConsole(TextWriter output, TextWriter error, Func<stri
                 json.WriteString("query", blocker.Query);
                 json.WriteEndObject();
                 break;
+            case TracedLock held:
+                json.WriteStartObject();
+                json.WriteString("relation", held.Relation);
+                json.WriteString("mode", held.Mode);
+                json.WriteBoolean("created", held.Created);
+                json.WriteString("blocks", held.Blocks);
+                if (held.Held is { } time)
+                {
+                    json.WriteNumber("held_ms", Math.Round(time.TotalMilliseconds, 1));
+                }
+
+                json.WriteEndObject();
+                break;
             case System.Collections.IEnumerable items:
                 json.WriteStartArray();
                 foreach (var item in items)

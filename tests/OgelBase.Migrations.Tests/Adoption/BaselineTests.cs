@@ -1,19 +1,10 @@
 using System.Text.Json;
-using OgelBase.Migrations.Tests.Support;
 
 namespace OgelBase.Migrations.Tests.Adoption;
 
 /// <summary>Adopting production: 1–6 and 8 applied by hand, 7 not, and no version table.</summary>
 public sealed class BaselineTests
 {
-    /// <summary>A database in production's state: the Up of 1–6 and 8 applied, then the version table dropped.</summary>
-    private static async Task<TestDatabase> ProductionStateAsync()
-    {
-        var db = await TestDatabase.MigratedAsync(ProductionSeeds.Values, "--to", "8");
-        await db.ExecuteAsync("DROP TABLE ogelbase_migrations.version_info");
-        return db;
-    }
-
     private static async Task<List<string>> RecordedAsync(TestDatabase db) =>
         await db.ScalarAsync<bool>("SELECT to_regclass('ogelbase_migrations.version_info') IS NOT NULL")
             ? await db.ColumnAsync("SELECT version || ' ' || description FROM ogelbase_migrations.version_info ORDER BY version")
@@ -22,7 +13,7 @@ public sealed class BaselineTests
     [Test]
     public async Task Production_is_refused_then_baselined_then_left_alone_by_migrate_up_and_verified()
     {
-        await using var db = await ProductionStateAsync();
+        await using var db = await ProductionSeeds.HandAppliedAsync();
         var before = await Catalog.SnapshotAsync(db);
         Assert.That(await db.ScalarAsync<bool>("SELECT to_regprocedure('platform.user_has_org_role(uuid,text)') IS NULL"), Is.True, "production never applied 7");
 
@@ -66,7 +57,7 @@ public sealed class BaselineTests
     [Test]
     public async Task Rollback_7_on_baselined_production_warns_reverts_8_and_keeps_each_users_choice_for_the_next_up()
     {
-        await using var db = await ProductionStateAsync();
+        await using var db = await ProductionSeeds.HandAppliedAsync();
         Assert.That((await db.RunAsync("baseline")).ExitCode, Is.EqualTo(0));
         await db.ExecuteAsync("""
             INSERT INTO platform.organizations (id, name, slug) VALUES
@@ -92,8 +83,8 @@ public sealed class BaselineTests
     [Test]
     public async Task A_partly_applied_008_is_not_baselined_and_the_missing_functions_are_named()
     {
-        await using var db = await TestDatabase.MigratedAsync(ProductionSeeds.Values, "--to", "6");
-        await db.ExecuteAsync("DROP TABLE ogelbase_migrations.version_info; ALTER TABLE platform.users ADD COLUMN active_org_id uuid");
+        await using var db = await ProductionSeeds.HandAppliedAsync("6");
+        await db.ExecuteAsync("ALTER TABLE platform.users ADD COLUMN active_org_id uuid");
 
         var baseline = await db.RunAsync("baseline");
         Assert.That(baseline.ExitCode, Is.EqualTo(1), baseline.ToString());
@@ -105,7 +96,7 @@ public sealed class BaselineTests
     [Test]
     public async Task An_explicit_version_list_is_recorded_as_given()
     {
-        await using var db = await ProductionStateAsync();
+        await using var db = await ProductionSeeds.HandAppliedAsync();
         var baseline = await db.RunAsync("baseline", "--versions", "1-6,8");
         Assert.That(baseline.ExitCode, Is.EqualTo(0), baseline.ToString());
         Assert.That((await RecordedAsync(db)).Select(r => r.Split(' ')[0]), Is.EqualTo(new[] { "1", "2", "3", "4", "5", "6", "8" }));

@@ -1,6 +1,5 @@
 using System.Globalization;
 using OgelBase.Migrations.Runner.Engine;
-using OgelBase.Migrations.Tests.Support;
 
 namespace OgelBase.Migrations.Tests.Adoption;
 

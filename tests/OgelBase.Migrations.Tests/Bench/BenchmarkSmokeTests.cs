@@ -1,7 +1,5 @@
 using System.Text.Json;
-using Npgsql;
 using OgelBase.Migrations.Bench;
-using OgelBase.Migrations.Tests.Support;
 
 namespace OgelBase.Migrations.Tests.Bench;
 

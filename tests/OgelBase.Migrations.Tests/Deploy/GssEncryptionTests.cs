@@ -1,4 +1,3 @@
-using Npgsql;
 using OgelBase.Migrations.Runner.Connection;
 
 namespace OgelBase.Migrations.Tests.Deploy;

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using OgelBase.Migrations.Tests.Support;
 
 namespace OgelBase.Migrations.Tests.Deploy;
 

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using OgelBase.Migrations.Tests.Support;
 
 namespace OgelBase.Migrations.Tests.Failure;
 

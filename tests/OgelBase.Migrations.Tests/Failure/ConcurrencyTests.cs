@@ -1,6 +1,4 @@
-using Npgsql;
 using OgelBase.Migrations.Runner.Engine;
-using OgelBase.Migrations.Tests.Support;
 
 namespace OgelBase.Migrations.Tests.Failure;
 

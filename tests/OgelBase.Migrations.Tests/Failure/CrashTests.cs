@@ -1,9 +1,6 @@
 using System.Globalization;
 using System.Reflection;
-using Npgsql;
-using OgelBase.Migrations.Infrastructure;
 using OgelBase.Migrations.Runner.Engine;
-using OgelBase.Migrations.Tests.Support;
 using OgelBase.Migrations.TestRunner;
 
 namespace OgelBase.Migrations.Tests.Failure;
@@ -46,8 +43,7 @@ public sealed class CrashTests
     {
         var migration = KnownMigrations.Find(version)!;
         var previous = Previous(version);
-        var kills = 0;
-        foreach (var holdAfter in HoldPoints(migration))
+        await AssertKillsLandAndRecoverAsync(migration, "up", "migration", async holdAfter =>
         {
             await using var db = previous > 0 ? await MigratedAsync(migration, ["--to", Str(previous)]) : await TestDatabase.CreateAsync();
 
@@ -58,7 +54,6 @@ public sealed class CrashTests
             var recorded = await db.RecordedVersionsAsync();
             if (landed)
             {
-                kills++;
                 Assert.That(recorded, Does.Not.Contain(version), $"killed inside {migration.Label} (hold at {holdAfter} ms): its version must not be recorded");
                 if (migration.Transactional)
                 {
@@ -76,10 +71,8 @@ public sealed class CrashTests
             Assert.That(await db.RecordedVersionsAsync(), Does.Contain(version));
             var verify = await db.RunAsync("verify");
             Assert.That(verify.ExitCode, Is.EqualTo(0), verify.ToString());
-        }
-
-        TestContext.Out.WriteLine($"{migration.Label} up: {kills} kills inside the migration, {HoldPoints(migration).Length} recoveries");
-        Assert.That(kills, Is.GreaterThanOrEqualTo(1), "the premise: at least one kill landed inside the migration's transaction");
+            return landed;
+        });
     }
 
     [TestCaseSource(nameof(Versions))]
@@ -87,8 +80,7 @@ public sealed class CrashTests
     {
         var migration = KnownMigrations.Find(version)!;
         var previous = Previous(version);
-        var kills = 0;
-        foreach (var holdAfter in HoldPoints(migration))
+        await AssertKillsLandAndRecoverAsync(migration, "down", "Down", async holdAfter =>
         {
             await using var db = await MigratedAsync(migration, UpArgs(migration));
             var before = await Catalog.SnapshotAsync(db);
@@ -98,7 +90,6 @@ public sealed class CrashTests
             var recorded = await db.RecordedVersionsAsync();
             if (landed)
             {
-                kills++;
                 Assert.That(recorded, Does.Contain(version), $"killed inside {migration.Label}'s Down (hold at {holdAfter} ms): its version must still be recorded");
                 if (migration.Transactional)
                 {
@@ -115,10 +106,25 @@ public sealed class CrashTests
             Assert.That(await db.RecordedVersionsAsync(), Does.Not.Contain(version));
             var up = await db.RunAsync(["migrate", "up", .. UpArgs(migration)]);
             Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
+            return landed;
+        });
+    }
+
+    /// <summary>
+    /// One kill and recovery per hold point of <paramref name="migration"/>; <paramref name="killAndRecoverAt"/> says
+    /// whether its kill landed inside <paramref name="inside"/>. A hold point the migration outran proves nothing, so at
+    /// least one kill must land for the test to mean anything.
+    /// </summary>
+    private static async Task AssertKillsLandAndRecoverAsync(KnownMigration migration, string direction, string inside, Func<int, Task<bool>> killAndRecoverAt)
+    {
+        var kills = 0;
+        foreach (var holdAfter in HoldPoints(migration))
+        {
+            kills += await killAndRecoverAt(holdAfter) ? 1 : 0;
         }
 
-        TestContext.Out.WriteLine($"{migration.Label} down: {kills} kills inside the Down, {HoldPoints(migration).Length} recoveries");
-        Assert.That(kills, Is.GreaterThanOrEqualTo(1), "the premise: at least one kill landed inside the Down's transaction");
+        TestContext.Out.WriteLine($"{migration.Label} {direction}: {kills} kills inside the {inside}, {HoldPoints(migration).Length} recoveries");
+        Assert.That(kills, Is.GreaterThanOrEqualTo(1), $"the premise: at least one kill landed inside the {inside}'s transaction");
     }
 
     /// <summary>

@@ -1,5 +1,3 @@
-using OgelBase.Migrations.Tests.Support;
-
 namespace OgelBase.Migrations.Tests.Failure;
 
 /// <summary>Ctrl-C and SIGTERM mid-migration: the transaction is rolled back, the lock released, the exit non-zero.</summary>

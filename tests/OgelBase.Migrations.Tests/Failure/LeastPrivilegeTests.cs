@@ -1,5 +1,3 @@
-using OgelBase.Migrations.Tests.Support;
-
 namespace OgelBase.Migrations.Tests.Failure;
 
 /// <summary>

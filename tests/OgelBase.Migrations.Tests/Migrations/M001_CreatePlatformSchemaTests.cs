@@ -1,7 +1,3 @@
-using Npgsql;
-using OgelBase.Migrations.Infrastructure;
-using OgelBase.Migrations.Migrations;
-using OgelBase.Migrations.Tests.Support;
 using static OgelBase.Migrations.Tests.Support.PlatformRows;
 
 namespace OgelBase.Migrations.Tests.Migrations;
@@ -9,12 +5,19 @@ namespace OgelBase.Migrations.Tests.Migrations;
 public sealed class M001_CreatePlatformSchemaTests
 {
     private const string Tz = "timestamp with time zone";
+    private const string Acme = "00000000-0000-0000-0000-0000000000a1";
 
-    [Test]
-    public async Task Migrate_up_to_1_gives_the_spec_counts_for_version_1()
+    /// <summary>Version 1 with organization acme and one healthy project of it per reference.</summary>
+    private static async Task<TestDatabase> AcmeWithProjectsAsync(params string[] references)
     {
-        await using var db = await TestDatabase.MigratedAsync("--to", "1");
-        Assert.That(await Catalog.CountsAsync(db), Is.EqualTo(new PlatformCounts(3, 2, 5, 3, 15, 0, 0, 12, 2)));
+        var db = await TestDatabase.MigratedAsync("--to", "1");
+        await db.ExecuteAsync($"INSERT INTO platform.organizations (id, name, slug) VALUES ('{Acme}', 'Acme', 'acme')");
+        foreach (var reference in references)
+        {
+            await InsertProjectAsync(db, Acme, reference, "ACTIVE_HEALTHY");
+        }
+
+        return db;
     }
 
     [Test]
@@ -124,10 +127,7 @@ public sealed class M001_CreatePlatformSchemaTests
     [Test]
     public async Task Lookup_functions_return_the_matching_row_or_an_all_null_row()
     {
-        await using var db = await TestDatabase.MigratedAsync("--to", "1");
-        await db.ExecuteAsync("INSERT INTO platform.organizations (id, name, slug) VALUES ('00000000-0000-0000-0000-0000000000a1', 'Acme', 'acme')");
-        await InsertProjectAsync(db, "00000000-0000-0000-0000-0000000000a1", "p-one", "ACTIVE_HEALTHY");
-        await InsertProjectAsync(db, "00000000-0000-0000-0000-0000000000a1", "p-two", "ACTIVE_HEALTHY");
+        await using var db = await AcmeWithProjectsAsync("p-one", "p-two");
         await db.ExecuteAsync("""
             INSERT INTO platform.credentials (project_id, anon_key, service_role_key, jwt_secret)
             SELECT id, 'anon-' || ref, 'service-' || ref, 'jwt-' || ref FROM platform.projects
@@ -147,9 +147,7 @@ public sealed class M001_CreatePlatformSchemaTests
     [TestCase("credentials", "anon_key = 'rotated'")]
     public async Task Updating_a_row_moves_its_updated_at_to_now_and_leaves_created_at(string table, string assignment)
     {
-        await using var db = await TestDatabase.MigratedAsync("--to", "1");
-        await db.ExecuteAsync("INSERT INTO platform.organizations (id, name, slug) VALUES ('00000000-0000-0000-0000-0000000000a1', 'Acme', 'acme')");
-        await InsertProjectAsync(db, "00000000-0000-0000-0000-0000000000a1", "p-one", "ACTIVE_HEALTHY");
+        await using var db = await AcmeWithProjectsAsync("p-one");
         await db.ExecuteAsync("INSERT INTO platform.credentials (project_id, anon_key, service_role_key, jwt_secret) SELECT id, 'a', 's', 'j' FROM platform.projects");
         await db.ExecuteAsync($"ALTER TABLE platform.{table} DISABLE TRIGGER update_{table}_updated_at; " +
                               $"UPDATE platform.{table} SET created_at = '2001-01-01Z', updated_at = '2001-01-01Z'; " +
@@ -176,9 +174,7 @@ public sealed class M001_CreatePlatformSchemaTests
     [TestCase("INSERT INTO platform.credentials (project_id, anon_key, service_role_key, jwt_secret) SELECT id, 'a', 's', '' FROM platform.projects", "credentials_jwt_secret_not_empty")]
     public async Task Check_constraints_reject_bad_values(string statement, string constraint)
     {
-        await using var db = await TestDatabase.MigratedAsync("--to", "1");
-        await db.ExecuteAsync("INSERT INTO platform.organizations (id, name, slug) VALUES ('00000000-0000-0000-0000-0000000000a1', 'Acme', 'acme')");
-        await InsertProjectAsync(db, "00000000-0000-0000-0000-0000000000a1", "p-one", "ACTIVE_HEALTHY");
+        await using var db = await AcmeWithProjectsAsync("p-one");
 
         var error = Assert.ThrowsAsync<PostgresException>(() => db.ExecuteAsync(statement));
         Assert.That((error!.SqlState, error.ConstraintName), Is.EqualTo((PostgresErrorCodes.CheckViolation, constraint)));
@@ -187,14 +183,12 @@ public sealed class M001_CreatePlatformSchemaTests
     [Test]
     public async Task Unique_keys_hold_and_deleting_an_organization_cascades_to_projects_and_credentials()
     {
-        await using var db = await TestDatabase.MigratedAsync("--to", "1");
-        await db.ExecuteAsync("INSERT INTO platform.organizations (id, name, slug) VALUES ('00000000-0000-0000-0000-0000000000a1', 'Acme', 'acme')");
-        await InsertProjectAsync(db, "00000000-0000-0000-0000-0000000000a1", "p-one", "ACTIVE_HEALTHY");
+        await using var db = await AcmeWithProjectsAsync("p-one");
         await db.ExecuteAsync("INSERT INTO platform.credentials (project_id, anon_key, service_role_key, jwt_secret) SELECT id, 'a', 's', 'j' FROM platform.projects");
 
         var slug = Assert.ThrowsAsync<PostgresException>(() => db.ExecuteAsync("INSERT INTO platform.organizations (name, slug) VALUES ('Other', 'acme')"));
         Assert.That(slug!.ConstraintName, Is.EqualTo("organizations_slug_key"));
-        var reference = Assert.ThrowsAsync<PostgresException>(() => InsertProjectAsync(db, "00000000-0000-0000-0000-0000000000a1", "p-one", "ACTIVE_HEALTHY"));
+        var reference = Assert.ThrowsAsync<PostgresException>(() => InsertProjectAsync(db, Acme, "p-one", "ACTIVE_HEALTHY"));
         Assert.That(reference!.ConstraintName, Is.EqualTo("projects_ref_key"));
         var credentials = Assert.ThrowsAsync<PostgresException>(() => db.ExecuteAsync("INSERT INTO platform.credentials (project_id, anon_key, service_role_key, jwt_secret) SELECT id, 'b', 't', 'k' FROM platform.projects"));
         Assert.That(credentials!.ConstraintName, Is.EqualTo("credentials_project_id_key"));
@@ -229,12 +223,6 @@ public sealed class M001_CreatePlatformSchemaTests
     {
         await using var db = await TestDatabase.MigratedAsync("--to", "1");
         await db.ExecuteAsync("INSERT INTO platform.organizations (name, slug) VALUES ('Acme', 'acme')");
-        var refused = await db.RunAsync("rollback", "0");
-        Assert.That(refused.ExitCode, Is.Not.EqualTo(0), refused.ToString());
-        Assert.That(refused.ToString(), Does.Contain("table platform.organizations (1 row)"));
-        Assert.That(await Catalog.ExistsAsync(db, "platform.organizations"), Is.True);
-
-        await db.RollbackAsync("0", "--allow-data-loss");
-        Assert.That(await Catalog.ExistsAsync(db, "platform.organizations"), Is.False);
+        await RoundTrips.AssertRollbackRefusesOverARowThenDropsWithAllowDataLossAsync(db, "0", "platform.organizations");
     }
 }

@@ -1,25 +1,22 @@
-using Npgsql;
-using OgelBase.Migrations.Infrastructure;
-using OgelBase.Migrations.Migrations;
-using OgelBase.Migrations.Tests.Support;
-
 namespace OgelBase.Migrations.Tests.Migrations;
 
 public sealed class M003_AddUsersAndMembershipsTests
 {
-    private static readonly PlatformCounts After003 = new(25, 5, 12, 20, 123, 0, 0, 68, 31);
-
     private static readonly string[] Tables =
     [
         "users", "user_sessions", "organization_members", "project_members", "billing_plans", "project_addons",
         "project_metrics", "organization_invitations", "api_keys", "audit_logs", "feature_flags", "organization_feature_flags",
     ];
 
-    [Test]
-    public async Task Migrate_up_to_3_reaches_the_spec_counts_for_version_3()
+    /// <summary>Version 3 with organizations A (…a1) and B (…a2).</summary>
+    private static async Task<TestDatabase> OrganizationsAAndBAsync()
     {
-        await using var db = await TestDatabase.MigratedAsync("--to", "3");
-        Assert.That(await Catalog.CountsAsync(db), Is.EqualTo(After003));
+        var db = await TestDatabase.MigratedAsync("--to", "3");
+        await db.ExecuteAsync("""
+            INSERT INTO platform.organizations (id, name, slug) VALUES
+              ('00000000-0000-0000-0000-0000000000a1', 'Org A', 'org-a'), ('00000000-0000-0000-0000-0000000000a2', 'Org B', 'org-b');
+            """);
+        return db;
     }
 
     [Test]
@@ -64,10 +61,8 @@ public sealed class M003_AddUsersAndMembershipsTests
     [Test]
     public async Task Is_organization_owner_is_true_only_for_an_owner_membership_of_that_organization()
     {
-        await using var db = await TestDatabase.MigratedAsync("--to", "3");
+        await using var db = await OrganizationsAAndBAsync();
         await db.ExecuteAsync("""
-            INSERT INTO platform.organizations (id, name, slug) VALUES
-              ('00000000-0000-0000-0000-0000000000a1', 'Org A', 'org-a'), ('00000000-0000-0000-0000-0000000000a2', 'Org B', 'org-b');
             INSERT INTO platform.users (id, email) VALUES
               ('00000000-0000-0000-0000-0000000000b1', 'owner@example.com'), ('00000000-0000-0000-0000-0000000000b2', 'admin@example.com');
             INSERT INTO platform.organization_members (organization_id, user_id, role) VALUES
@@ -114,10 +109,8 @@ public sealed class M003_AddUsersAndMembershipsTests
     [Test]
     public async Task Get_active_feature_flags_returns_every_global_flag_with_the_org_override_winning_ordered_by_key()
     {
-        await using var db = await TestDatabase.MigratedAsync("--to", "3");
+        await using var db = await OrganizationsAAndBAsync();
         await db.ExecuteAsync("""
-            INSERT INTO platform.organizations (id, name, slug) VALUES
-              ('00000000-0000-0000-0000-0000000000a1', 'Org A', 'org-a'), ('00000000-0000-0000-0000-0000000000a2', 'Org B', 'org-b');
             INSERT INTO platform.feature_flags (id, flag_key, flag_name, enabled, rollout_percentage) VALUES
               ('00000000-0000-0000-0000-0000000000f1', 'zeta_flag', 'Zeta', true, 0),
               ('00000000-0000-0000-0000-0000000000f2', 'alpha_flag', 'Alpha', false, 100),

@@ -1,6 +1,3 @@
-using OgelBase.Migrations.Migrations;
-using OgelBase.Migrations.Tests.Support;
-
 namespace OgelBase.Migrations.Tests.Migrations;
 
 public sealed class M004_SeedLancioOrganizationTests

@@ -1,8 +1,4 @@
 using Microsoft.Extensions.Logging;
-using Npgsql;
-using OgelBase.Migrations.Infrastructure;
-using OgelBase.Migrations.Migrations;
-using OgelBase.Migrations.Tests.Support;
 
 namespace OgelBase.Migrations.Tests.Migrations;
 
@@ -36,6 +32,15 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
             FROM platform.organizations WHERE slug = '{orgSlug}'
             RETURNING id
             """);
+    }
+
+    /// <summary>A database of project acme-prod last updated in 2000, so that any trigger moving updated_at shows.</summary>
+    private static async Task<Guid> InsertLongUnchangedDatabaseAsync(TestDatabase db, string name, string type, string host, int port, string connectionString)
+    {
+        var project = await CreateProjectAsync(db, "acme", "acme-prod");
+        var id = await InsertDatabaseAsync(db, project, name, type, host, port, connectionString);
+        await db.ExecuteAsync($"UPDATE platform.databases SET updated_at = '2000-01-01' WHERE id = '{id}'");
+        return id;
     }
 
     private static async Task<Guid> InsertDatabaseAsync(TestDatabase db, Guid projectId, string name, string type, string host, int port,
@@ -156,13 +161,6 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     }
 
     [Test]
-    public async Task Counts_after_006_match_spec_section_0()
-    {
-        await using var db = await TestDatabase.MigratedAsync("--to", "6");
-        Assert.That(await Catalog.CountsAsync(db), Is.EqualTo(new PlatformCounts(26, 7, 21, 22, 136, 25, 25, 75, 32)));
-    }
-
-    [Test]
     public async Task Verify_rls_enabled_and_test_rls_policies_report_the_state_part_c_built()
     {
         await using var db = await TestDatabase.MigratedAsync("--to", "6");
@@ -201,9 +199,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     public async Task The_ciphertext_is_renewed_only_when_the_connection_string_changes_and_updated_at_moves()
     {
         await using var db = await TestDatabase.MigratedAsync("--to", "6");
-        var project = await CreateProjectAsync(db, "acme", "acme-prod");
-        var id = await InsertDatabaseAsync(db, project, "cache", "redis", "redis.local", 6379, "redis://a@redis.local:6379");
-        await db.ExecuteAsync($"UPDATE platform.databases SET updated_at = '2000-01-01' WHERE id = '{id}'");
+        var id = await InsertLongUnchangedDatabaseAsync(db, "cache", "redis", "redis.local", 6379, "redis://a@redis.local:6379");
         var first = await db.ScalarAsync<string>($"SELECT encode(connection_string_encrypted, 'hex') FROM platform.databases WHERE id = '{id}'");
 
         await db.ExecuteAsync($"UPDATE platform.databases SET host = 'redis2.local' WHERE id = '{id}'");
@@ -219,9 +215,7 @@ public sealed class M006_AddDatabaseRegistryAndPermissiveRlsTests
     public async Task Update_database_health_records_the_result_and_reports_whether_a_row_matched()
     {
         await using var db = await TestDatabase.MigratedAsync("--to", "6");
-        var project = await CreateProjectAsync(db, "acme", "acme-prod");
-        var id = await InsertDatabaseAsync(db, project, "docs", "mongodb", "mongo.local", 27017, "mongodb://mongo.local:27017/x");
-        await db.ExecuteAsync($"UPDATE platform.databases SET updated_at = '2000-01-01' WHERE id = '{id}'");
+        var id = await InsertLongUnchangedDatabaseAsync(db, "docs", "mongodb", "mongo.local", 27017, "mongodb://mongo.local:27017/x");
 
         Assert.That(await db.ScalarAsync<bool>($"SELECT platform.update_database_health('{id}', 'unhealthy', 'timeout')"), Is.True);
         Assert.That(await db.ScalarAsync<string>($"SELECT health_check_status || '|' || health_check_error || '|' || (last_health_check_at > now() - interval '1 minute') || '|' || (updated_at > '2000-01-02') FROM platform.databases WHERE id = '{id}'"),

@@ -1,8 +1,5 @@
 using System.Text.Json;
-using Npgsql;
-using OgelBase.Migrations.Migrations;
 using OgelBase.Migrations.Runner.Engine;
-using OgelBase.Migrations.Tests.Support;
 
 namespace OgelBase.Migrations.Tests.Migrations;
 
@@ -418,11 +415,11 @@ public sealed class M007_AddSessionContextAndRestrictiveRlsTests
         await scenario.ApplySevenAsync();
         await using var app = await scenario.App.ConnectAsync(scenario.Db);
 
-        var helpers = await RowsAsync(app, "SELECT test_name || '=' || test_passed FROM platform.test_session_helpers()");
+        var helpers = await Rows.ColumnAsync(app, "SELECT test_name || '=' || test_passed FROM platform.test_session_helpers()");
         Assert.That(helpers, Is.EquivalentTo(new[] { "set_and_get_context=true", "system_user=true", "clear_context=true" }));
         Assert.That(await ScalarAsync<bool>(app, null, "SELECT platform.is_system_user()"), Is.False, "the self-test leaves no system identity behind");
 
-        var enforcement = await RowsAsync(app, "SELECT test_name || '=' || test_passed FROM platform.test_rls_enforcement()");
+        var enforcement = await Rows.ColumnAsync(app, "SELECT test_name || '=' || test_passed FROM platform.test_rls_enforcement()");
         Assert.That(enforcement, Is.EquivalentTo(new[] { "no_session_vars=true", "session_functions_exist=true", "policy_count=true" }), "docs/schema-facts.md §12.25");
     }
 
@@ -457,19 +454,6 @@ public sealed class M007_AddSessionContextAndRestrictiveRlsTests
         await using var command = new NpgsqlCommand(sql, connection, transaction);
         var value = await command.ExecuteScalarAsync();
         return value is null or DBNull ? default! : (T)value;
-    }
-
-    private static async Task<List<string>> RowsAsync(NpgsqlConnection connection, string sql)
-    {
-        await using var command = new NpgsqlCommand(sql, connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        var rows = new List<string>();
-        while (await reader.ReadAsync())
-        {
-            rows.Add(reader.GetString(0));
-        }
-
-        return rows;
     }
 
     /// <summary>Two orgs with one row in every org-scoped table each, and two non-owner login roles.</summary>

@@ -1,7 +1,5 @@
 using System.Diagnostics;
-using Npgsql;
 using OgelBase.Migrations.Runner.Engine;
-using OgelBase.Migrations.Tests.Support;
 using static OgelBase.Migrations.Tests.Support.ActiveOrgData;
 
 namespace OgelBase.Migrations.Tests.Migrations;
@@ -149,9 +147,7 @@ public sealed class M008_AddActiveOrgTrackingOnlineTests
     [Test]
     public async Task An_invalid_index_left_by_an_earlier_concurrent_build_is_dropped_and_rebuilt()
     {
-        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
-        await db.ExecuteAsync("""
-            ALTER TABLE platform.users ADD COLUMN active_org_id uuid;
+        await using var db = await LeftBehindByAnEarlierRunAsync("""
             CREATE INDEX idx_users_active_org ON platform.users (active_org_id) WHERE active_org_id IS NOT NULL;
             UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'platform.idx_users_active_org'::regclass;
             """);
@@ -165,10 +161,8 @@ public sealed class M008_AddActiveOrgTrackingOnlineTests
     [Test]
     public async Task A_failed_verification_fails_the_migration_and_leaves_version_8_unrecorded()
     {
-        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         // An index under the expected name that is not the partial index: the build step accepts the name, the check does not.
-        await db.ExecuteAsync("""
-            ALTER TABLE platform.users ADD COLUMN active_org_id uuid;
+        await using var db = await LeftBehindByAnEarlierRunAsync("""
             CREATE INDEX idx_users_active_org ON platform.users (active_org_id);
             """);
 
@@ -189,9 +183,7 @@ public sealed class M008_AddActiveOrgTrackingOnlineTests
     [Test]
     public async Task A_foreign_key_an_earlier_run_left_not_valid_is_skipped_as_already_in_place_and_then_validated()
     {
-        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
-        await db.ExecuteAsync("""
-            ALTER TABLE platform.users ADD COLUMN active_org_id uuid;
+        await using var db = await LeftBehindByAnEarlierRunAsync("""
             ALTER TABLE platform.users ADD CONSTRAINT users_active_org_id_fkey
               FOREIGN KEY (active_org_id) REFERENCES platform.organizations (id) ON DELETE SET NULL NOT VALID;
             """);
@@ -207,9 +199,7 @@ public sealed class M008_AddActiveOrgTrackingOnlineTests
     [Test]
     public async Task A_foreign_key_of_that_name_defined_otherwise_fails_verification_and_leaves_version_8_unrecorded()
     {
-        await using var db = await TestDatabase.MigratedAsync("--to", Below8);
-        await db.ExecuteAsync("""
-            ALTER TABLE platform.users ADD COLUMN active_org_id uuid;
+        await using var db = await LeftBehindByAnEarlierRunAsync("""
             ALTER TABLE platform.users ADD CONSTRAINT users_active_org_id_fkey
               FOREIGN KEY (active_org_id) REFERENCES platform.organizations (id) ON DELETE CASCADE;
             """);
@@ -220,6 +210,14 @@ public sealed class M008_AddActiveOrgTrackingOnlineTests
         Assert.That(result.Stderr, Does.Contain("changed constraint platform.users.users_active_org_id_fkey")
             .And.Contain("found FOREIGN KEY (active_org_id) REFERENCES platform.organizations(id) ON DELETE CASCADE"), result.ToString());
         Assert.That(await TimesVersionRecordedAsync(db, 8), Is.EqualTo(0));
+    }
+
+    /// <summary>Below 8, with what an earlier run of 008 that stopped part way left: its column and <paramref name="leftover"/>.</summary>
+    private static async Task<TestDatabase> LeftBehindByAnEarlierRunAsync(string leftover)
+    {
+        var db = await TestDatabase.MigratedAsync("--to", Below8);
+        await db.ExecuteAsync("ALTER TABLE platform.users ADD COLUMN active_org_id uuid;\n" + leftover);
+        return db;
     }
 
     private static async Task<long> FilledAsync(TestDatabase db) =>

@@ -1,6 +1,3 @@
-using Npgsql;
-using OgelBase.Migrations.Migrations;
-using OgelBase.Migrations.Tests.Support;
 using static OgelBase.Migrations.Tests.Support.ActiveOrgData;
 
 namespace OgelBase.Migrations.Tests.Migrations;

@@ -1,12 +1,11 @@
 using System.Diagnostics;
 using System.Text.Json;
 using OgelBase.Migrations.Runner.Engine;
-using OgelBase.Migrations.Tests.Support;
 using static OgelBase.Migrations.Tests.Support.MirroredUsers;
 
 namespace OgelBase.Migrations.Tests.Migrations;
 
-/// <summary>009's backfill, order after 10, rollback, re-run, and the production path with the original applied by hand.</summary>
+/// <summary>When 009 runs at all (it needs GoTrue's auth.users), its backfill, order after 10, rollback, re-run, and the production path with the original applied by hand.</summary>
 public sealed class M009_MirrorGoTrueUsersTests
 {
     private const string EveryUserOwnsAtMostOneOrg =
@@ -29,6 +28,46 @@ public sealed class M009_MirrorGoTrueUsersTests
         var bad = await gotrue.SignUpAsync("o'brien@example.com");
         var phone = await gotrue.SignUpAsync(null, phone: "15550000001");
         return [.. ids, deleted, bad, phone];
+    }
+
+    [Test]
+    public async Task Without_include_9_is_held_back_and_status_says_it_needs_gotrue()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        var up = await db.UpAsync();
+        Assert.That(up.Stderr, Does.Contain("use --include 9"));
+
+        var status = await db.RunAsync("status", "--json");
+        using var json = JsonDocument.Parse(status.Stdout);
+        var nine = json.RootElement.GetProperty("migrations").EnumerateArray().Single(m => m.GetProperty("version").GetInt64() == 9);
+        Assert.That(nine.GetProperty("state").GetString(), Is.EqualTo("held_back"));
+        Assert.That(nine.GetProperty("reason").GetString(), Does.Contain("auth.users"));
+    }
+
+    [Test]
+    public async Task Include_9_without_auth_users_is_refused_with_one_line_before_anything_changes()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+
+        var up = await db.RunAsync("migrate", "up", "--include", "9");
+
+        Assert.That(up.ExitCode, Is.EqualTo(1), up.ToString());
+        var errors = up.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.Contains("refused", StringComparison.Ordinal)).ToList();
+        Assert.That(errors, Has.Count.EqualTo(1), up.ToString());
+        Assert.That(errors[0], Does.Contain("auth.users").And.Contain("Nothing was changed"));
+        Assert.That(await db.ScalarAsync<long>("SELECT count(*) FROM pg_namespace WHERE nspname IN ('platform', 'ogelbase_migrations')"), Is.Zero,
+            "neither the platform schema nor the version table was created");
+    }
+
+    [Test]
+    public async Task A_dry_run_with_include_9_without_auth_users_is_refused_the_same_way()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+
+        var dry = await db.RunAsync("migrate", "up", "--include", "9", "--dry-run");
+
+        Assert.That(dry.ExitCode, Is.EqualTo(1), dry.ToString());
+        Assert.That(dry.Stderr, Does.Contain("auth.users"));
     }
 
     [Test]

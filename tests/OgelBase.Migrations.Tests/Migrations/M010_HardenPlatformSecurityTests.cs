@@ -1,8 +1,3 @@
-using Npgsql;
-using OgelBase.Migrations.Infrastructure;
-using OgelBase.Migrations.Migrations;
-using OgelBase.Migrations.Tests.Support;
-
 namespace OgelBase.Migrations.Tests.Migrations;
 
 /// <summary>

@@ -1,6 +1,3 @@
-using Npgsql;
-using OgelBase.Migrations.Tests.Support;
-
 namespace OgelBase.Migrations.Tests.Migrations;
 
 /// <summary>
@@ -202,15 +199,7 @@ public sealed class M011_ServeStudioContractAppStatementsTests
     {
         await using var connection = new NpgsqlConnection(copy.ConnectionString);
         await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        var values = new List<string>();
-        while (await reader.ReadAsync())
-        {
-            values.Add(reader.GetString(0));
-        }
-
-        return values;
+        return await Rows.ColumnAsync(connection, sql);
     }
 
     /// <summary>A copy of the seeded template for one test, dropped afterwards.</summary>

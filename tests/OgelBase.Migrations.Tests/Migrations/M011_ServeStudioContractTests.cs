@@ -1,7 +1,4 @@
 using Microsoft.Extensions.Logging.Abstractions;
-using OgelBase.Migrations.Infrastructure;
-using OgelBase.Migrations.Migrations;
-using OgelBase.Migrations.Tests.Support;
 
 namespace OgelBase.Migrations.Tests.Migrations;
 

@@ -1,5 +1,3 @@
-using Npgsql;
-using OgelBase.Migrations.Tests.Support;
 using static OgelBase.Migrations.Tests.Support.ActiveOrgData;
 
 namespace OgelBase.Migrations.Tests.Operations;
@@ -13,21 +11,16 @@ public sealed class BlockerTests
     {
         await using var db = await TestDatabase.MigratedAsync("--to", Below8);
         await SeedManyAsync(db, users: 20);
-        await using var app = await OpenAsAsync(db, "studio-report-job");
-        await using var transaction = await app.BeginTransactionAsync();
-        await using (var hold = new NpgsqlCommand("LOCK TABLE platform.users IN SHARE MODE; SELECT count(*) FROM platform.users WHERE email <> 'secret-literal'", app, transaction))
-        {
-            await hold.ExecuteNonQueryAsync();
-        }
+        await using var app = await AppTransaction.BeginAsync(db, "studio-report-job", "LOCK TABLE platform.users IN SHARE MODE; SELECT count(*) FROM platform.users WHERE email <> 'secret-literal'");
 
         var result = await db.RunAsync("migrate", "up", "--to", "8", "--online-lock-timeout", "50", "--online-attempts", "5");
 
         Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
         var error = result.Stderr.Split('\n').Single(l => l.StartsWith("error:", StringComparison.Ordinal));
-        Assert.That(error, Does.Contain($"blocked by pid {app.ProcessID} (studio-report-job, idle in transaction, transaction open "));
+        Assert.That(error, Does.Contain($"blocked by pid {app.ProcessId} (studio-report-job, idle in transaction, transaction open "));
         Assert.That(error, Does.Contain("query: SELECT count(*) FROM platform.users WHERE email <> '…'"), "its query's first line, literals blanked");
         Assert.That(result.Stderr, Does.Not.Contain("secret-literal"));
-        Assert.That(result.Stderr, Does.Contain("on attempt 4 of 5; nothing held, retrying in").And.Contain($"blocked by pid {app.ProcessID}"));
+        Assert.That(result.Stderr, Does.Contain("on attempt 4 of 5; nothing held, retrying in").And.Contain($"blocked by pid {app.ProcessId}"));
     }
 
     [Test]
@@ -37,19 +30,14 @@ public sealed class BlockerTests
         await SeedManyAsync(db, users: 50);
 
         // A reporting transaction with a snapshot older than the build: CREATE INDEX CONCURRENTLY must wait for it.
-        await using var app = await OpenAsAsync(db, "studio-long-report");
-        await using var transaction = await app.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead);
-        await using (var read = new NpgsqlCommand("SELECT count(*) FROM platform.organizations", app, transaction))
-        {
-            await read.ExecuteNonQueryAsync();
-        }
+        await using var app = await AppTransaction.BeginAsync(db, "studio-long-report", "SELECT count(*) FROM platform.organizations", System.Data.IsolationLevel.RepeatableRead);
 
         var result = await db.RunAsync("migrate", "up", "--to", "8", "--statement-lock-timeout", "1500", "--online-attempts", "2", "--progress-interval", "0.2");
 
         Assert.That(result.ExitCode, Is.EqualTo(1), result.ToString());
-        Assert.That(result.Stderr, Does.Match(@"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_active_org ON platform\.users …: waiting for [a-z ]+ for \d+ ms; blocked by pid " + app.ProcessID + @" \(studio-long-report, idle in transaction"),
+        Assert.That(result.Stderr, Does.Match(@"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_active_org ON platform\.users …: waiting for [a-z ]+ for \d+ ms; blocked by pid " + app.ProcessId + @" \(studio-long-report, idle in transaction"),
             "the index build says which transaction it waits for, while it waits");
-        await transaction.CommitAsync();
+        await app.CommitAsync();
 
         var again = await db.RunAsync("migrate", "up", "--to", "8");
         Assert.That(again.ExitCode, Is.EqualTo(0), again.ToString());
@@ -60,34 +48,28 @@ public sealed class BlockerTests
     {
         await using var db = await TestDatabase.CreateAsync();
         Assert.That((await db.RunAsync("migrate", "up", "--to", "2")).ExitCode, Is.EqualTo(0));
-        await using var app = await OpenAsAsync(db, "studio-billing");
-        var transaction = await app.BeginTransactionAsync();
-        await using (var hold = new NpgsqlCommand("LOCK TABLE platform.organizations IN SHARE MODE", app, transaction))
-        {
-            await hold.ExecuteNonQueryAsync();
-        }
+        await using var app = await AppTransaction.BeginAsync(db, "studio-billing", "LOCK TABLE platform.organizations IN SHARE MODE");
 
         var run = db.RunAsync("migrate", "up", "--to", "3", "--statement-lock-timeout", "400");
-        while (!run.IsCompleted && !await SomeoneWaitsBehindAsync(db, app.ProcessID))
+        while (!run.IsCompleted && !await SomeoneWaitsBehindAsync(db, app.ProcessId))
         {
             await Task.Delay(50);
         }
 
         // Released after the first timeout: the retry succeeds, and its line named who was in the way.
         await Task.Delay(TimeSpan.FromSeconds(1));
-        await transaction.CommitAsync();
-        await transaction.DisposeAsync();
+        await app.CommitAsync();
         var result = await run;
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
-        Assert.That(result.Stderr, Does.Contain($"reached waiting for a table lock; blocked by pid {app.ProcessID} (studio-billing, idle in transaction"));
+        Assert.That(result.Stderr, Does.Contain($"reached waiting for a table lock; blocked by pid {app.ProcessId} (studio-billing, idle in transaction"));
     }
 
     [Test]
     public async Task The_migration_lock_wait_names_the_holding_session_with_its_state_and_transaction_age()
     {
         await using var db = await TestDatabase.CreateAsync();
-        await using var holder = await OpenAsAsync(db, "ops-manual-hold");
+        await using var holder = await db.OpenAsAsync("ops-manual-hold");
         await using (var take = new NpgsqlCommand("SELECT pg_advisory_lock(1869047148, 1650553701)", holder))
         {
             await take.ExecuteNonQueryAsync();
@@ -97,13 +79,6 @@ public sealed class BlockerTests
 
         Assert.That(result.ExitCode, Is.EqualTo(3), result.ToString());
         Assert.That(result.Stderr, Does.Contain($"waiting for the migration lock: another migration run holds it (held by pid {holder.ProcessID} (ops-manual-hold, idle, transaction open none, query: SELECT pg_advisory_lock"));
-    }
-
-    private static async Task<NpgsqlConnection> OpenAsAsync(TestDatabase db, string applicationName)
-    {
-        var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(db.ConnectionString) { ApplicationName = applicationName }.ConnectionString);
-        await connection.OpenAsync();
-        return connection;
     }
 
     private static async Task<bool> SomeoneWaitsBehindAsync(TestDatabase db, int pid) =>

@@ -1,5 +1,4 @@
 using OgelBase.Migrations.Runner.Engine;
-using OgelBase.Migrations.Tests.Support;
 
 namespace OgelBase.Migrations.Tests.Operations;
 

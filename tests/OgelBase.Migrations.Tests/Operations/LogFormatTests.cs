@@ -1,5 +1,4 @@
 using System.Text.Json;
-using OgelBase.Migrations.Tests.Support;
 using static OgelBase.Migrations.Tests.Support.ActiveOrgData;
 
 namespace OgelBase.Migrations.Tests.Operations;
@@ -75,13 +74,7 @@ public sealed class LogFormatTests
     public async Task A_blocked_online_step_in_json_carries_the_blocker_as_a_structured_field()
     {
         await using var db = await TestDatabase.MigratedAsync("--to", Below8);
-        await using var app = new Npgsql.NpgsqlConnection(new Npgsql.NpgsqlConnectionStringBuilder(db.ConnectionString) { ApplicationName = "studio-json-blocker" }.ConnectionString);
-        await app.OpenAsync();
-        await using var transaction = await app.BeginTransactionAsync();
-        await using (var hold = new Npgsql.NpgsqlCommand("LOCK TABLE platform.users IN SHARE MODE", app, transaction))
-        {
-            await hold.ExecuteNonQueryAsync();
-        }
+        await using var app = await AppTransaction.BeginAsync(db, "studio-json-blocker", "LOCK TABLE platform.users IN SHARE MODE");
 
         var result = await db.RunAsync("migrate", "up", "--to", "8", "--online-attempts", "4", "--log-format", "json");
 
@@ -90,7 +83,7 @@ public sealed class LogFormatTests
         var retries = lines.Where(l => l.TryGetProperty("blocker", out _)).ToList();
         Assert.That(retries, Is.Not.Empty, result.Stderr);
         var blocker = retries[^1].GetProperty("blocker")[0];
-        Assert.That(blocker.GetProperty("pid").GetInt32(), Is.EqualTo(app.ProcessID));
+        Assert.That(blocker.GetProperty("pid").GetInt32(), Is.EqualTo(app.ProcessId));
         Assert.That(blocker.GetProperty("application_name").GetString(), Is.EqualTo("studio-json-blocker"));
         Assert.That(retries[^1].GetProperty("step").GetString(), Is.EqualTo("ALTER TABLE platform.users ADD COLUMN IF NOT EXISTS active_org_id uuid NULL"));
         Assert.That(lines[^1].GetProperty("level").GetString(), Is.EqualTo("error"));

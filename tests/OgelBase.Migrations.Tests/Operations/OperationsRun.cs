@@ -1,5 +1,3 @@
-using OgelBase.Migrations.Tests.Support;
-
 namespace OgelBase.Migrations.Tests.Operations;
 
 /// <summary>Stops the PgBouncers these tests started (the server itself belongs to <see cref="TestRun"/>).</summary>

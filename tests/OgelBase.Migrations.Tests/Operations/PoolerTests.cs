@@ -1,6 +1,4 @@
-using Npgsql;
 using OgelBase.Migrations.Runner.Engine;
-using OgelBase.Migrations.Tests.Support;
 
 namespace OgelBase.Migrations.Tests.Operations;
 
@@ -17,15 +15,11 @@ public sealed class PoolerTests
     public async Task Migrate_up_through_a_transaction_mode_pooler_exits_2_naming_the_direct_url_and_creates_nothing()
     {
         await using var db = await TestDatabase.CreateAsync();
-        var before = await Catalog.ImageAsync(db);
+        var result = await RefusedMigrateUpAsync(PgBouncer.Transaction, db);
 
-        var result = await Cli.RunAsync(Through(PgBouncer.Transaction, db), "migrate", "up");
-
-        Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
         var errors = result.Stderr.Split('\n').Where(l => l.StartsWith("error:", StringComparison.Ordinal)).ToList();
         Assert.That(errors, Has.Count.EqualTo(1), result.ToString());
         Assert.That(errors[0], Does.Contain("transaction or statement mode").And.Contain("${{Postgres.DATABASE_URL}}").And.Contain("5432"));
-        Assert.That(await Catalog.ImageAsync(db), Is.EqualTo(before), "nothing was created");
         await using var direct = await db.OpenAsync();
         Assert.That(await MigrationLock.IsHeldAsync(direct), Is.False, "no lock left on a pooled server session");
     }
@@ -34,13 +28,9 @@ public sealed class PoolerTests
     public async Task Migrate_up_through_a_statement_mode_pooler_exits_2_and_creates_nothing()
     {
         await using var db = await TestDatabase.CreateAsync();
-        var before = await Catalog.ImageAsync(db);
+        var result = await RefusedMigrateUpAsync(PgBouncer.Statement, db);
 
-        var result = await Cli.RunAsync(Through(PgBouncer.Statement, db), "migrate", "up");
-
-        Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
         Assert.That(result.Stderr, Does.Contain("transaction or statement mode").And.Contain("direct URL"));
-        Assert.That(await Catalog.ImageAsync(db), Is.EqualTo(before), "nothing was created");
     }
 
     [Test]
@@ -102,21 +92,15 @@ public sealed class PoolerTests
     {
         await using var db = await TestDatabase.CreateAsync();
         Assert.That((await db.RunAsync("migrate", "up", "--to", "2")).ExitCode, Is.EqualTo(0));
-        await using var app = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(db.ConnectionString) { ApplicationName = "studio-holding-organizations" }.ConnectionString);
-        await app.OpenAsync();
-        var appPid = app.ProcessID;
-        await using var transaction = await app.BeginTransactionAsync();
-        await using (var hold = new NpgsqlCommand("LOCK TABLE platform.organizations IN SHARE MODE", app, transaction))
-        {
-            await hold.ExecuteNonQueryAsync();
-        }
+        await using var app = await AppTransaction.BeginAsync(db, "studio-holding-organizations", "LOCK TABLE platform.organizations IN SHARE MODE");
+        var appPid = app.ProcessId;
 
         // Migration 3 references organizations and needs a lock SHARE conflicts with. Without lock_timeout in force
         // (PgBouncer drops "-c lock_timeout" startup options) it would wait for ever behind the open transaction.
         var run = Cli.RunAsync(Through(PgBouncer.Session, db), "migrate", "up", "--to", "3", "--statement-lock-timeout", "300");
         if (await Task.WhenAny(run, Task.Delay(TimeSpan.FromMinutes(2))) != run)
         {
-            await transaction.RollbackAsync();
+            await app.RollbackAsync();
             Assert.Fail("migrate up waited for the lock without a lock_timeout");
         }
 
@@ -139,6 +123,16 @@ public sealed class PoolerTests
         var status = await Cli.RunAsync(environment, "status", "--json");
         Assert.That(status.ExitCode, Is.EqualTo(0), status.ToString());
         Assert.That(await db.RecordedVersionsAsync(), Is.EqualTo(new long[] { 1, 2, 3, 4, 5, 6 }));
+    }
+
+    /// <summary>migrate up through <paramref name="pooler"/>: refused with exit 2, and nothing in the database changed.</summary>
+    private static async Task<CliResult> RefusedMigrateUpAsync(PgBouncer pooler, TestDatabase db)
+    {
+        var before = await Catalog.ImageAsync(db);
+        var result = await Cli.RunAsync(Through(pooler, db), "migrate", "up");
+        Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
+        Assert.That(await Catalog.ImageAsync(db), Is.EqualTo(before), "nothing was created");
+        return result;
     }
 
     private static Dictionary<string, string?> Through(PgBouncer pooler, TestDatabase db) => new() { ["DATABASE_URL"] = pooler.UrlFor(db) };

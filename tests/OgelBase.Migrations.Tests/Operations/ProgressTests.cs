@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
 using OgelBase.Migrations.Runner.Engine;
-using OgelBase.Migrations.Tests.Support;
 using OgelBase.Migrations.TestRunner;
 using static OgelBase.Migrations.Tests.Support.ActiveOrgData;
 

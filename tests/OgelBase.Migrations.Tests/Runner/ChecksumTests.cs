@@ -1,6 +1,5 @@
 using System.Text.Json;
 using OgelBase.Migrations.Runner.Engine;
-using OgelBase.Migrations.Tests.Support;
 
 namespace OgelBase.Migrations.Tests.Runner;
 
@@ -171,8 +170,7 @@ public sealed class ChecksumTests
     [Test]
     public async Task Baseline_records_this_builds_checksums_with_the_versions_it_adopts()
     {
-        await using var db = await TestDatabase.MigratedAsync(ProductionSeeds.Values, "--to", "8");
-        await db.ExecuteAsync("DROP TABLE ogelbase_migrations.version_info");
+        await using var db = await ProductionSeeds.HandAppliedAsync();
 
         var baseline = await db.RunAsync("baseline");
         Assert.That(baseline.ExitCode, Is.EqualTo(0), baseline.ToString());

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using OgelBase.Migrations.Tests.Support;
 
 namespace OgelBase.Migrations.Tests.Runner;
 

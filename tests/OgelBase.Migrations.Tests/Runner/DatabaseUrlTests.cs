@@ -1,4 +1,3 @@
-using Npgsql;
 using OgelBase.Migrations.Runner.Connection;
 using OgelBase.Migrations.Runner.Engine;
 

@@ -1,7 +1,5 @@
 using System.Text.RegularExpressions;
-using OgelBase.Migrations.Infrastructure;
 using OgelBase.Migrations.Runner.Engine;
-using OgelBase.Migrations.Tests.Support;
 
 namespace OgelBase.Migrations.Tests.Runner;
 

@@ -1,5 +1,4 @@
 using System.Text;
-using Npgsql;
 
 namespace OgelBase.Migrations.Tests.Support;
 

@@ -1,7 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using Npgsql;
-using OgelBase.Migrations.Tests.Support;
 
 namespace OgelBase.Migrations.Tests.Support;
 

@@ -1,5 +1,3 @@
-using Npgsql;
-
 namespace OgelBase.Migrations.Tests.Support;
 
 /// <summary>

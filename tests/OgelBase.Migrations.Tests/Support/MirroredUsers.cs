@@ -1,6 +1,3 @@
-using Npgsql;
-using OgelBase.Migrations.Migrations;
-
 namespace OgelBase.Migrations.Tests.Support;
 
 /// <summary>What 009's mirror of GoTrue's auth.users left in schema platform for one user.</summary>

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Npgsql;
 using NpgsqlTypes;
 
 namespace OgelBase.Migrations.Tests.Support;

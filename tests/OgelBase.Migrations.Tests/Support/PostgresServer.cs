@@ -1,4 +1,3 @@
-using Npgsql;
 using OgelBase.Migrations.Bench;
 using OgelBase.Migrations.Runner.Connection;
 

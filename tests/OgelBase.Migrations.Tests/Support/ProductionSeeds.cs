@@ -13,4 +13,15 @@ public static class ProductionSeeds
         ["OGELBASE_RAILWAY_MONGODB_PASSWORD"] = "test-only-mongo-password",
         ["OGELBASE_RAILWAY_REDIS_PASSWORD"] = "test-only-redis-password",
     };
+
+    /// <summary>
+    /// A database in production's state before the runner: the Up of every default version through
+    /// <paramref name="to"/> applied (1–6 and 8 by default), then the version table dropped, as hand-applied SQL leaves it.
+    /// </summary>
+    public static async Task<TestDatabase> HandAppliedAsync(string to = "8")
+    {
+        var db = await TestDatabase.MigratedAsync(Values, "--to", to);
+        await db.ExecuteAsync("DROP TABLE ogelbase_migrations.version_info");
+        return db;
+    }
 }

@@ -1,5 +1,3 @@
-using OgelBase.Migrations.Infrastructure;
-
 namespace OgelBase.Migrations.Tests.Support;
 
 /// <summary>Round trips through the runner that the tests of several migrations assert in the same words.</summary>
@@ -48,5 +46,20 @@ public static class RoundTrips
 
         await db.UpAsync("--to", version);
         Assert.That(await Catalog.SnapshotAsync(db), Is.EqualTo(first));
+    }
+
+    /// <summary>
+    /// Rollback to <paramref name="target"/> refuses while <paramref name="table"/> holds its one row, naming it and
+    /// keeping the table, and removes the table once --allow-data-loss is given.
+    /// </summary>
+    public static async Task AssertRollbackRefusesOverARowThenDropsWithAllowDataLossAsync(TestDatabase db, string target, string table)
+    {
+        var refused = await db.RunAsync("rollback", target);
+        Assert.That(refused.ExitCode, Is.Not.EqualTo(0), refused.ToString());
+        Assert.That(refused.ToString(), Does.Contain($"table {table} (1 row)"));
+        Assert.That(await Catalog.ExistsAsync(db, table), Is.True);
+
+        await db.RollbackAsync(target, "--allow-data-loss");
+        Assert.That(await Catalog.ExistsAsync(db, table), Is.False);
     }
 }

@@ -1,4 +1,3 @@
-using Npgsql;
 using OgelBase.Migrations.Runner;
 
 namespace OgelBase.Migrations.Tests.Support;
@@ -124,6 +123,14 @@ public sealed class TestDatabase : IAsyncDisposable
         return connection;
     }
 
+    /// <summary>A session of its own under <paramref name="applicationName"/>, so that what the runner reports about it can be recognised.</summary>
+    public async Task<NpgsqlConnection> OpenAsAsync(string applicationName)
+    {
+        var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(ConnectionString) { ApplicationName = applicationName }.ConnectionString);
+        await connection.OpenAsync();
+        return connection;
+    }
+
     /// <summary>A pooled connection, for one quick read or write that holds nothing afterwards.</summary>
     public async Task<NpgsqlConnection> OpenForQueryAsync()
     {
@@ -151,15 +158,7 @@ public sealed class TestDatabase : IAsyncDisposable
     public async Task<List<string>> ColumnAsync(string sql)
     {
         await using var connection = await OpenForQueryAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        var values = new List<string>();
-        while (await reader.ReadAsync())
-        {
-            values.Add(reader.IsDBNull(0) ? "<null>" : Convert.ToString(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture)!);
-        }
-
-        return values;
+        return await Rows.ColumnAsync(connection, sql);
     }
 
     public async ValueTask DisposeAsync()
