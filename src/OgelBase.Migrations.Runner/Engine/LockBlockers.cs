@@ -71,24 +71,22 @@ public static partial class LockBlockers
 }
 
 /// <summary>
-/// Samples the blockers of one backend from a second connection on a background thread while a statement of it
-/// waits, keeping the last non-empty sample, so a lock_timeout failure can still name who held the lock.
+/// Samples the blockers of one backend from a second connection while a statement of it waits, keeping the last
+/// non-empty sample, so a lock_timeout failure can still name who held the lock.
 /// </summary>
-public sealed class BlockerWatch : IDisposable
+internal sealed class BlockerWatch : SidePoller
 {
     private readonly NpgsqlConnection _connection;
     private readonly int _pid;
     private readonly TimeSpan _interval;
-    private readonly Thread _thread;
-    private readonly ManualResetEventSlim _stop = new();
     private volatile IReadOnlyList<Blocker> _lastSeen = [];
 
     private BlockerWatch(NpgsqlConnection connection, int pid, TimeSpan interval)
+        : base("blocker watch " + pid.ToString(CultureInfo.InvariantCulture))
     {
         _connection = connection;
         _pid = pid;
         _interval = interval;
-        _thread = new Thread(Loop) { IsBackground = true, Name = "blocker watch " + pid.ToString(CultureInfo.InvariantCulture) };
     }
 
     /// <summary>The blockers seen most recently, or none.</summary>
@@ -98,35 +96,18 @@ public sealed class BlockerWatch : IDisposable
     public static BlockerWatch Start(NpgsqlConnection connection, int pid, TimeSpan interval)
     {
         var watch = new BlockerWatch(connection, pid, interval);
-        watch._thread.Start();
+        watch.StartPolling();
         return watch;
     }
 
-    public void Dispose()
+    protected override TimeSpan Poll()
     {
-        _stop.Set();
-        _thread.Join();
-        _stop.Dispose();
-    }
-
-    private void Loop()
-    {
-        while (!_stop.IsSet)
+        var seen = LockBlockers.Read(_connection, _pid);
+        if (seen.Count > 0)
         {
-            try
-            {
-                var seen = LockBlockers.Read(_connection, _pid);
-                if (seen.Count > 0)
-                {
-                    _lastSeen = seen;
-                }
-            }
-            catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
-            {
-                return; // the watch is a diagnosis; losing it must not fail the migration
-            }
-
-            _stop.Wait(_interval);
+            _lastSeen = seen;
         }
+
+        return _interval;
     }
 }

@@ -172,7 +172,7 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
         var clock = Stopwatch.StartNew();
         statement();
         var duration = clock.Elapsed;
-        var seen = sampler?.Stop() ?? [];
+        var seen = sampler?.Seen() ?? [];
         var after = Observe(connection, null, null);
         var locks = seen.Select(l => (l.Mode, Relation: after.Relations.GetValueOrDefault(l.Oid) ?? before.Relations.GetValueOrDefault(l.Oid)))
             .Where(x => x.Relation is not null)
@@ -300,7 +300,7 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
     /// go. Holding back a build that is about to finish by one poll costs a few milliseconds; a statement that never
     /// waits for snapshots (DROP INDEX CONCURRENTLY) is only sampled.
     /// </summary>
-    private sealed class LockSampler : IDisposable
+    private sealed class LockSampler : SidePoller
     {
         private const string PollSql = """
             SELECT l.relation::int8, l.mode, l.locktype = 'virtualxid' AND l.virtualxid = @mine
@@ -309,23 +309,23 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
             """;
 
         private readonly NpgsqlConnection _connection;
-        private readonly int _pid;
-        private readonly string _snapshot;
-        private readonly Thread _thread;
-        private readonly ManualResetEventSlim _stop = new();
+        private readonly NpgsqlCommand _poll;
         private readonly HashSet<HeldLock> _seen = [];
+        private bool _holding = true;
 
         private LockSampler(NpgsqlConnection connection, int pid)
+            : base("lock sampler")
         {
             _connection = connection;
-            _pid = pid;
-            using var command = new NpgsqlCommand("""
+            using var begin = new NpgsqlCommand("""
                 BEGIN ISOLATION LEVEL REPEATABLE READ;
                 SELECT virtualtransaction FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'virtualxid'
                 """, connection);
-            _snapshot = (string)command.ExecuteScalar()!;
-            _thread = new Thread(Loop) { IsBackground = true, Name = "lock sampler" };
-            _thread.Start();
+            var snapshot = (string)begin.ExecuteScalar()!;
+            _poll = new NpgsqlCommand(PollSql, connection);
+            _poll.Parameters.AddWithValue("pid", pid);
+            _poll.Parameters.AddWithValue("mine", snapshot);
+            StartPolling();
         }
 
         public static LockSampler? Start(Func<NpgsqlConnection> open, int pid)
@@ -343,65 +343,49 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
             }
         }
 
-        public IReadOnlyList<HeldLock> Stop()
+        /// <summary>Stops sampling and returns every lock seen.</summary>
+        public IReadOnlyList<HeldLock> Seen()
         {
-            _stop.Set();
-            _thread.Join();
-            lock (_seen)
-            {
-                return [.. _seen];
-            }
+            Stop();
+            return [.. _seen];
         }
 
-        public void Dispose()
+        public override void Dispose()
         {
-            _stop.Set();
-            _thread.Join();
+            base.Dispose();
+            _poll.Dispose();
             _connection.Dispose();
-            _stop.Dispose();
         }
 
-        private void Loop()
+        protected override TimeSpan Poll()
         {
-            var holding = true;
-            try
+            var waitsForUs = false;
+            using (var reader = _poll.ExecuteReader())
             {
-                using var command = new NpgsqlCommand(PollSql, _connection);
-                command.Parameters.AddWithValue("pid", _pid);
-                command.Parameters.AddWithValue("mine", _snapshot);
-                while (!_stop.Wait(TimeSpan.FromMilliseconds(holding ? 2 : 10)))
+                while (reader.Read())
                 {
-                    var waitsForUs = false;
-                    using (var reader = command.ExecuteReader())
+                    if (reader.IsDBNull(0))
                     {
-                        while (reader.Read())
-                        {
-                            if (reader.IsDBNull(0))
-                            {
-                                waitsForUs |= reader.GetBoolean(2);
-                                continue;
-                            }
-
-                            lock (_seen)
-                            {
-                                _seen.Add(new HeldLock(reader.GetInt64(0), reader.GetString(1)));
-                            }
-                        }
+                        waitsForUs |= reader.GetBoolean(2);
                     }
-
-                    if (holding && waitsForUs)
+                    else
                     {
-                        holding = false;
-                        using var commit = new NpgsqlCommand("COMMIT", _connection);
-                        commit.ExecuteNonQuery();
+                        _seen.Add(new HeldLock(reader.GetInt64(0), reader.GetString(1)));
                     }
                 }
             }
-            catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+
+            if (_holding && waitsForUs)
             {
-                // A diagnosis only: the statement goes on unobserved, and no snapshot of ours may hold it back.
-                _connection.Close();
+                _holding = false;
+                using var commit = new NpgsqlCommand("COMMIT", _connection);
+                commit.ExecuteNonQuery();
             }
+
+            return TimeSpan.FromMilliseconds(_holding ? 2 : 10);
         }
+
+        // No snapshot of ours may hold the statement back once we can no longer see it.
+        protected override void OnFailure() => _connection.Close();
     }
 }
