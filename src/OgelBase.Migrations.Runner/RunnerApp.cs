@@ -30,6 +30,7 @@ public static class RunnerApp
             StatusCommand.Create(console),
             BaselineCommand.Create(console, configureServices),
             VerifyCommand.Create(console),
+            TraceCommand.Create(console, configureServices),
         };
 
         // Declared once for every verb, and read before the parse errors: a usage error, too, comes out in the format the platform's log explorer indexes.

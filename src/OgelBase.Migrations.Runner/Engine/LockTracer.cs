@@ -70,7 +70,7 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
           AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
         """;
 
-    private const string PositionSql = "SELECT pg_current_wal_lsn()::text, current_setting('lock_timeout')";
+    private const string PositionSql = "SELECT pg_current_wal_insert_lsn()::text, current_setting('lock_timeout')";
 
     // Read inside the statement's transaction while its locks are held, so it is kept to this backend's locks: the
     // relations they name are the only ones a statement can have rewritten or scanned.

@@ -60,7 +60,7 @@ public sealed class MigrateUpService(RunSettings settings, RunnerConsole console
         return ExitCodes.Success;
     }
 
-    private static void Validate(MigrateUpOptions options)
+    internal static void Validate(MigrateUpOptions options)
     {
         if (options.To is { } to && to != 0 && KnownMigrations.Find(to) is null)
         {

@@ -1,14 +1,16 @@
 using System.Diagnostics;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using OgelBase.Migrations.Runner.Engine;
 
 namespace OgelBase.Migrations.Tests.Adoption;
 
 /// <summary>
-/// The next migration, written the way docs/adding-a-migration.md says, in a copy of this checkout: the author writes
-/// the class with <c>scripts/new-migration</c>, generates its manifest with <c>scripts/manifests</c> and builds.
-/// What the guide promises then holds for it with nothing else declared: <c>migrate up</c> applies it, and
-/// <c>rollback</c> refuses to drop the column it added while the column holds data.
+/// The next migrations, written the way docs/adding-a-migration.md says, in a copy of this checkout: the author writes
+/// each class with <c>scripts/new-migration</c>, generates the manifests with <c>scripts/manifests</c> and builds.
+/// What the guide promises then holds for them with nothing else declared: <c>migrate up</c> applies them,
+/// <c>rollback</c> refuses to drop a column they added while it holds data, and <c>trace</c> reports the lock an
+/// index built without CONCURRENTLY takes, before production does.
 /// </summary>
 [NonParallelizable]
 public sealed partial class NextMigrationTests
@@ -16,7 +18,7 @@ public sealed partial class NextMigrationTests
     private const string Column = "platform.projects.gizmo_notes";
     private string _copy = "";
 
-    /// <summary>The version the scaffold gives the next migration, and the one before it.</summary>
+    /// <summary>The version the scaffold gives the next migration (a column), and the one after it (an index).</summary>
     private static long Next => KnownMigrations.All.Max(m => m.Version) + 1;
 
     private string RunnerDll => Path.Combine(_copy, "src", "OgelBase.Migrations.Runner", "bin", "Debug", "net10.0", "ogelbase-migrate.dll");
@@ -37,21 +39,16 @@ public sealed partial class NextMigrationTests
         await RunAsync(_copy, "git", "add", "-A");
         await RunAsync(_copy, "git", "-c", "user.name=test", "-c", "user.email=test@example.test", "commit", "-qm", "checkout");
 
-        var created = await RunAsync(_copy, "bash", "scripts/new-migration", "add widget");
-        var source = Path.Combine(_copy, CreatedFile().Match(created).Groups["path"].Value);
-
-        // Exactly what the generated comments suggest, for a column of our own.
-        var text = await File.ReadAllTextAsync(source);
-        text = text
-            .Replace("// Execute.Sql(\"ALTER TABLE platform.projects ADD COLUMN IF NOT EXISTS tags text[]\");",
-                "Execute.Sql(\"ALTER TABLE platform.projects ADD COLUMN IF NOT EXISTS gizmo_notes text\");", StringComparison.Ordinal)
-            .Replace("// Execute.Sql(\"ALTER TABLE platform.projects DROP COLUMN IF EXISTS tags\");",
-                "Execute.Sql(\"ALTER TABLE platform.projects DROP COLUMN IF EXISTS gizmo_notes\");", StringComparison.Ordinal);
-        Assert.That(text, Does.Contain("gizmo_notes text\")").And.Contain("DROP COLUMN IF EXISTS gizmo_notes"), "the premise: the scaffold's comments are the ones this walkthrough follows");
-        await File.WriteAllTextAsync(source, text);
+        // Exactly what the generated comments suggest, for a column of our own; then an index built the blocking way.
+        await ScaffoldAsync("add widget",
+            "Execute.Sql(\"ALTER TABLE platform.projects ADD COLUMN IF NOT EXISTS gizmo_notes text\");",
+            "Execute.Sql(\"ALTER TABLE platform.projects DROP COLUMN IF EXISTS gizmo_notes\");");
+        await ScaffoldAsync("index user emails",
+            "Execute.Sql(\"CREATE INDEX idx_users_email_plain ON platform.users (email)\");",
+            "Execute.Sql(\"DROP INDEX IF EXISTS platform.idx_users_email_plain\");");
 
         await RunAsync(_copy, "bash", "scripts/manifests");
-        Assert.That(File.Exists(Path.Combine(_copy, "src", "OgelBase.Migrations", "Migrations", $"M{Next:000}", "postconditions.txt")), "scripts/manifests wrote the new migration's manifest");
+        Assert.That(File.Exists(Path.Combine(_copy, "src", "OgelBase.Migrations", "Migrations", $"M{Next + 1:000}", "postconditions.txt")), "scripts/manifests wrote the new migrations' manifests");
         await RunAsync(_copy, "dotnet", "build", "src/OgelBase.Migrations.Runner", "-v", "q", "-nologo");
     }
 
@@ -68,7 +65,7 @@ public sealed partial class NextMigrationTests
     public async Task Rolling_back_the_scaffolded_migration_refuses_while_its_column_holds_data_and_with_allow_data_loss_removes_it_and_says_so()
     {
         await using var db = await TestDatabase.CreateAsync();
-        var up = await RunCopyAsync(db, "migrate", "up");
+        var up = await RunCopyAsync(db, "migrate", "up", "--to", $"{Next}");
         Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
         await db.ExecuteAsync("""
             INSERT INTO platform.organizations (id, name, slug) VALUES ('a0000000-0000-4000-8000-00000000000a', 'Acme', 'acme');
@@ -88,6 +85,43 @@ public sealed partial class NextMigrationTests
         Assert.That(allowed.ExitCode, Is.EqualTo(0), allowed.ToString());
         Assert.That(allowed.Stderr, Does.Contain($"deleted data in column {Column} (1 row)"));
         Assert.That(await db.ScalarAsync<bool>("SELECT to_regclass('platform.projects') IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'platform.projects'::regclass AND attname = 'gizmo_notes' AND NOT attisdropped)"));
+    }
+
+    [Test]
+    public async Task Trace_reports_the_share_lock_of_a_scaffolded_index_built_without_concurrently_with_a_finding_and_the_size_of_users()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        var up = await RunCopyAsync(db, "migrate", "up", "--to", $"{Next - 1}");
+        Assert.That(up.ExitCode, Is.EqualTo(0), up.ToString());
+        await db.ExecuteAsync("INSERT INTO platform.users (email) SELECT 'u' || g || '@example.test' FROM generate_series(1, 5000) g; ANALYZE platform.users;");
+
+        var trace = await RunCopyAsync(db, "trace", "--format", "json");
+
+        Assert.That(trace.ExitCode, Is.EqualTo(0), trace.ToString());
+        using var report = JsonDocument.Parse(trace.Stdout);
+        var text = report.RootElement.GetRawText();
+        var index = report.RootElement.GetProperty("migrations").EnumerateArray().Single(m => m.GetProperty("version").GetInt64() == Next + 1);
+        var locks = index.GetProperty("statements").EnumerateArray().SelectMany(s => s.GetProperty("locks").EnumerateArray()).ToList();
+        Assert.That(locks.Select(l => $"{l.GetProperty("relation").GetString()} {l.GetProperty("mode").GetString()}"), Does.Contain("platform.users ShareLock"), text);
+        var finding = index.GetProperty("findings").EnumerateArray().Single();
+        Assert.That(finding.GetProperty("rule").GetString(), Is.EqualTo("blocking-index-build"), text);
+        Assert.That(finding.GetProperty("message").GetString(), Does.Contain("idx_users_email_plain"), text);
+        Assert.That($"{finding.GetProperty("relation").GetString()} {finding.GetProperty("mode").GetString()}", Is.EqualTo("platform.users ShareLock"), text);
+        Assert.That(finding.GetProperty("target").GetProperty("rows").GetDouble(), Is.EqualTo(5000).Within(1), "the table's size, read from the target");
+        Assert.That(await db.RecordedVersionsAsync(), Does.Not.Contain(Next), "the rehearsal left the target as it was");
+    }
+
+    /// <summary>scripts/new-migration, then the Up and Down the author writes in place of the generated comments.</summary>
+    private async Task ScaffoldAsync(string description, string up, string down)
+    {
+        var created = await RunAsync(_copy, "bash", "scripts/new-migration", description);
+        var source = Path.Combine(_copy, CreatedFile().Match(created).Groups["path"].Value);
+        var text = await File.ReadAllTextAsync(source);
+        var written = text
+            .Replace("// Execute.Sql(\"ALTER TABLE platform.projects ADD COLUMN IF NOT EXISTS tags text[]\");", up, StringComparison.Ordinal)
+            .Replace("// Execute.Sql(\"ALTER TABLE platform.projects DROP COLUMN IF EXISTS tags\");", down, StringComparison.Ordinal);
+        Assert.That(written, Does.Contain(up).And.Contain(down), "the premise: the scaffold's comments are where this walkthrough writes");
+        await File.WriteAllTextAsync(source, written);
     }
 
     private async Task<CliResult> RunCopyAsync(TestDatabase db, params string[] args)
