@@ -1,7 +1,7 @@
 using System.Diagnostics;
-using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using NpgsqlTypes;
 using OgelBase.Migrations.Infrastructure;
 
 namespace OgelBase.Migrations.Runner.Engine;
@@ -70,7 +70,7 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
           AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
         """;
 
-    private const string PositionSql = "SELECT pg_current_wal_insert_lsn()::text, current_setting('lock_timeout')";
+    private const string PositionSql = "SELECT pg_current_wal_insert_lsn(), current_setting('lock_timeout')";
 
     // Read inside the statement's transaction while its locks are held, so it is kept to this backend's locks: the
     // relations they name are the only ones a statement can have rewritten or scanned.
@@ -151,7 +151,7 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
                 .Select(x => new TracedLock(x.Relation!.Name, x.Relation.Kind, x.Lock.Mode, _existedAtStart?.Contains(x.Lock.Oid) == false, pending.Clock.Elapsed))
                 .ToList();
             Add(new StatementTrace(Version, _transaction, pending.Label, pending.Before.LockTimeout, pending.Duration, pending.Rows,
-                Wal(pending.Before.Lsn, pending.After.Lsn), locks, Changed(pending, (b, a) => b.FileNode != a.FileNode && a.FileNode != 0),
+                Wal(pending.Before.Lsn, pending.After.Lsn), locks, Rewritten(pending),
                 Changed(pending, (b, a) => a.Scans > b.Scans), Sampled: false) { Batches = pending.DataOnly ? 1 : 0 });
         }
 
@@ -165,10 +165,11 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
     /// A statement that runs outside any transaction block (CREATE/DROP INDEX CONCURRENTLY): a second session polls
     /// <c>pg_locks</c> for the migration's backend while it runs.
     /// </summary>
-    public void Concurrently(NpgsqlConnection connection, Func<NpgsqlConnection> openSide, string label, Action statement)
+    /// <param name="pid">The migration session's backend, as the server knows it.</param>
+    public void Concurrently(NpgsqlConnection connection, int pid, Func<NpgsqlConnection> openSide, string label, Action statement)
     {
         var before = Observe(connection, null, null);
-        using var sampler = LockSampler.Start(openSide, BackendPid(connection));
+        using var sampler = LockSampler.Start(openSide, pid);
         var clock = Stopwatch.StartNew();
         statement();
         var duration = clock.Elapsed;
@@ -181,7 +182,7 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
             .ToList();
         var pending = new Pending(before, after, label, duration, null, clock, DataOnly: false);
         Add(new StatementTrace(Version, _transaction++, label, before.LockTimeout, duration, null, Wal(before.Lsn, after.Lsn), locks,
-            Changed(pending, (b, a) => b.FileNode != a.FileNode && a.FileNode != 0), [], Sampled: true));
+            Rewritten(pending), [], Sampled: true));
     }
 
     private void Add(StatementTrace trace)
@@ -228,25 +229,16 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
             $"{trace.WalBytes} bytes of WAL, {Progress.Duration(trace.Duration)}",
         }.Where(p => p is not null));
 
+    /// <summary>Relations that got a new relfilenode (0 is a mapped catalog's, never a rewrite).</summary>
+    private static List<string> Rewritten(Pending pending) => Changed(pending, (b, a) => b.FileNode != a.FileNode && a.FileNode != 0);
+
     private static List<string> Changed(Pending pending, Func<Relation, Relation, bool> differs) =>
         pending.Before.Relations.Values
             .Where(b => pending.After.Relations.TryGetValue(b.Oid, out var a) && differs(b, a))
             .Select(b => b.Name)
             .ToList();
 
-    private static long Wal(string before, string after) => Lsn(after) - Lsn(before) is var bytes && bytes > 0 ? bytes : 0;
-
-    private static long Lsn(string text)
-    {
-        var slash = text.IndexOf('/', StringComparison.Ordinal);
-        return slash < 0 ? 0 : (long.Parse(text[..slash], NumberStyles.HexNumber, CultureInfo.InvariantCulture) << 32) + long.Parse(text[(slash + 1)..], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-    }
-
-    private static int BackendPid(NpgsqlConnection connection)
-    {
-        using var command = new NpgsqlCommand("SELECT pg_backend_pid()", connection);
-        return (int)command.ExecuteScalar()!;
-    }
+    private static long Wal(NpgsqlLogSequenceNumber before, NpgsqlLogSequenceNumber after) => after > before ? (long)(after - before) : 0;
 
     /// <summary>The WAL position and lock_timeout; the user relations unless <paramref name="known"/>; with <paramref name="withLocks"/>, this backend's relation locks.</summary>
     private static Snapshot Observe(NpgsqlConnection connection, NpgsqlTransaction? transaction, Dictionary<long, Relation>? known, bool withLocks = false)
@@ -255,7 +247,7 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
         using var command = new NpgsqlCommand(sql, connection, transaction);
         using var reader = command.ExecuteReader();
         reader.Read();
-        var (lsn, lockTimeout) = (reader.GetString(0), reader.GetString(1));
+        var (lsn, lockTimeout) = (reader.GetFieldValue<NpgsqlLogSequenceNumber>(0), reader.GetString(1));
         var relations = known ?? [];
         if (known is null && reader.NextResult())
         {
@@ -288,7 +280,7 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
 
     internal readonly record struct HeldLock(long Oid, string Mode);
 
-    private sealed record Snapshot(string Lsn, string LockTimeout, Dictionary<long, Relation> Relations, List<HeldLock> Locks);
+    private sealed record Snapshot(NpgsqlLogSequenceNumber Lsn, string LockTimeout, Dictionary<long, Relation> Relations, List<HeldLock> Locks);
 
     private sealed record Pending(Snapshot Before, Snapshot After, string Label, TimeSpan Duration, long? Rows, Stopwatch Clock, bool DataOnly);
 

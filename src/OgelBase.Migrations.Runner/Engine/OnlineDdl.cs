@@ -118,7 +118,7 @@ public sealed class OnlineDdl : IOnlineSession
 
             using var monitor = statement.BuiltIndex is null ? null : IndexBuildMonitor.Start(this, step);
             using var notices = new Notices(_connection);
-            _tracer.Concurrently(_connection, () => OpenSideConnection("lock sampler"), step, () => Execute(statement.Sql));
+            _tracer.Concurrently(_connection, BackendPid, () => OpenSideConnection("lock sampler"), step, () => Execute(statement.Sql));
             return notices.Outcome;
         });
     }

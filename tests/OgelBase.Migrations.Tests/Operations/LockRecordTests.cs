@@ -44,6 +44,8 @@ public sealed class LockRecordTests
         var created = Recorded(lines).Where(l => l.Version == 2 && l.Relation == "platform.invoices").ToList();
         Assert.That(created, Has.Some.Matches<RecordedLock>(l => l.Mode == "AccessExclusiveLock" && l.Created), "the premise: 002 creates invoices under its own lock");
         Assert.That(lines.Where(l => l.TryGetProperty("lock_mode", out _)).Select(l => Text(l, "relation")), Does.Not.Contain("platform.invoices"));
+        Assert.That(lines.Where(l => l.TryGetProperty("wal_bytes", out _)).Max(l => l.GetProperty("wal_bytes").GetInt64()), Is.GreaterThan(0),
+            "the WAL a statement wrote is measured inside its transaction too");
     }
 
     [Test]

@@ -73,7 +73,7 @@ public sealed class LockRuleCorpusTests
         {
             if (transaction is [var alone] && alone.Contains("CONCURRENTLY", StringComparison.Ordinal))
             {
-                tracer.Concurrently(connection, () => Open(db), alone, () => Execute(connection, null, alone));
+                tracer.Concurrently(connection, connection.ProcessID, () => Open(db), alone, () => Execute(connection, null, alone));
                 continue;
             }
 
