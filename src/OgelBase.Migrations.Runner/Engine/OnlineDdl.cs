@@ -192,6 +192,7 @@ public sealed class OnlineDdl : IOnlineSession
 
             if (result.Scanned == 0 || result.LastKey is null)
             {
+                _tracer.BackfillEnded(_connection, step);
                 break;
             }
 
@@ -200,6 +201,7 @@ public sealed class OnlineDdl : IOnlineSession
             changed += result.Changed;
             if (_options.Deadline is { } deadline && DateTimeOffset.UtcNow >= deadline)
             {
+                _tracer.BackfillEnded(_connection, step);
                 throw new TimeBudgetSpentException($"{step}: stopped after {scanned} of {total} rows ({changed} changed), every batch committed");
             }
 

@@ -49,6 +49,25 @@ public sealed class LockRecordTests
     }
 
     [Test]
+    public async Task A_backfill_is_one_line_of_the_record_with_its_batches_rows_and_the_WAL_of_all_of_them()
+    {
+        await using var db = await TestDatabase.MigratedAsync("--to", "7", "--include", "7");
+        await ActiveOrgData.SeedManyAsync(db, 2000);
+
+        var result = await db.RunAsync("migrate", "up", "--to", "8", "--batch-size", "100", "--log-format", "json", "--verbose");
+
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
+        var backfill = JsonLines(result.Stderr).Where(l => l.TryGetProperty("locks", out _) && Text(l, "statement") == "backfill active_org_id").ToList();
+        Assert.That(backfill, Has.Count.EqualTo(1), result.Stderr);
+        var rows = backfill[0].GetProperty("rows").GetInt64();
+        Assert.That(rows, Is.EqualTo(await db.ScalarAsync<long>("SELECT count(*) FROM platform.users WHERE active_org_id IS NOT NULL")));
+        Assert.That(backfill[0].GetProperty("batches").GetInt32(), Is.GreaterThanOrEqualTo(20));
+        Assert.That(Recorded(backfill).Select(l => (l.Relation, l.Mode)), Does.Contain(("platform.users", "RowExclusiveLock")));
+        // An updated row here writes a heap record and seven index entries (some hundred bytes): the first batch alone, full-page images included, stays far below this.
+        Assert.That(backfill[0].GetProperty("wal_bytes").GetInt64(), Is.GreaterThan(rows * 150), "the WAL of every batch, not of the first one");
+    }
+
+    [Test]
     [NonParallelizable]
     public async Task Every_lock_a_second_session_sees_the_migration_take_is_in_the_runs_lock_record()
     {
