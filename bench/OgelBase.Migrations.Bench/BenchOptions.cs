@@ -20,7 +20,7 @@ public sealed record BenchOptions
 
     public int Users { get; init; } = 1_000_000;
 
-    /// <summary>Concurrent traffic connections; with 4 or more, connection c sends only query kind c mod 4.</summary>
+    /// <summary>Concurrent traffic connections; with 4 or more, connection c sends only query kind c mod 4; 0: an idle server.</summary>
     public int Clients { get; init; } = 8;
 
     /// <summary>Queries per second each client sends (a fixed schedule, not as fast as possible).</summary>
@@ -51,6 +51,12 @@ public sealed record BenchOptions
     /// <summary>Rounds of <see cref="Compare"/>, alternating the builds so a machine that drifts affects each alike.</summary>
     public int Repeat { get; init; } = 1;
 
+    /// <summary>
+    /// Seconds after the migration starts at which a disturbance begins (<see cref="Disturbance"/>): a second writer
+    /// saturating the WAL for ten seconds and a VACUUM of platform.users. Null: none.
+    /// </summary>
+    public double? DisturbAt { get; init; }
+
     /// <summary>Keep the benchmark database instead of dropping it at the end.</summary>
     public bool KeepDatabase { get; init; }
 
@@ -64,9 +70,9 @@ public sealed record BenchOptions
             throw new ArgumentException("--users must be at least 10");
         }
 
-        if (Clients < 1 || Clients > 64)
+        if (Clients < 0 || Clients > 64)
         {
-            throw new ArgumentException("--clients must be between 1 and 64");
+            throw new ArgumentException("--clients must be between 0 (no traffic) and 64");
         }
 
         if (Rate is <= 0 or > 10_000)

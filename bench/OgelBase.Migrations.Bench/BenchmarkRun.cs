@@ -141,17 +141,24 @@ public static partial class BenchmarkRun
         trafficTarget.ApplicationName = WaitSampler.TrafficApplicationName;
         await using var trafficData = NpgsqlDataSource.Create(trafficTarget.ConnectionString);
         await using var sampler = new WaitSampler(data, clock);
-        sampler.Start();
+        if (options.Clients > 0)
+        {
+            // On an idle server there is no traffic to attribute waits to, and its polls would be the only session
+            // the backfill's signals see besides the runner's.
+            sampler.Start();
+        }
         await using var traffic = new Traffic(trafficData, options.Users, options.Clients, options.Rate, options.Seed, clock);
         traffic.Start();
         log.WriteLine($"traffic: {options.Clients} clients × {options.Rate:0.#} q/s; warming up for {options.WarmupSeconds:0.#} s");
         await Task.Delay(TimeSpan.FromSeconds(options.WarmupSeconds), cancellationToken);
 
         log.WriteLine($"migrate ({modeName}) at {clock.Elapsed.TotalSeconds:0.000} s, {traffic.CountSoFar()} queries so far");
+        var disturbance = options.DisturbAt is { } at ? Disturbance.RunAsync(data, clock, TimeSpan.FromSeconds(at), log, cancellationToken) : null;
         var migrate = mode == BenchMode.Online
             ? await PublishedRunner.RunAsync("migrate", options.RunnerDll, runnerTarget, ["migrate", "up", "--to", "8", .. options.RunnerArguments], clock, log, cancellationToken)
             : await OriginalMigration.UpAsync(data, clock, log, cancellationToken);
         log.WriteLine($"migrate finished at {clock.Elapsed.TotalSeconds:0.000} s: exit {migrate.ExitCode}, {migrate.Seconds:0.00} s");
+        var disturbed = disturbance is null ? ((double From, double To)?)null : await disturbance;
 
         var settle = Stopwatch.StartNew();
         var backfill = await BackfillAsync(data, cancellationToken);
@@ -194,6 +201,7 @@ public static partial class BenchmarkRun
             RollbackExitCode = rollback.ExitCode,
             Backfill = backfill,
             Phases = phases,
+            Disturbance = disturbed is { } window ? Report.Stats("disturbance", samples, window.From, window.To, window.To - window.From) : null,
             Waits = Report.WaitsByPhase(phases, waits),
             SlowQueries = Report.Slow(samples, migrate, rollback, waits),
             FailedQueries = samples.Count(s => s.Failed),

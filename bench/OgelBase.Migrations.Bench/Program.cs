@@ -9,7 +9,7 @@ var serverUrl = new Option<string?>("--server-url")
 var users = new Option<int>("--users") { Description = "Users to generate (organizations: users/5; 0-6 memberships per user).", DefaultValueFactory = _ => 1_000_000 };
 var clients = new Option<int>("--clients")
 {
-    Description = "Concurrent traffic connections; with 4 or more, connection c sends only kind c mod 4 (read user by PK, update users.updated_at, insert user, insert membership).",
+    Description = "Concurrent traffic connections; with 4 or more, connection c sends only kind c mod 4 (read user by PK, update users.updated_at, insert user, insert membership); 0: an idle server.",
     DefaultValueFactory = _ => 8,
 };
 var rate = new Option<double>("--rate") { Description = "Queries per second per client, on a fixed schedule.", DefaultValueFactory = _ => 25 };
@@ -33,12 +33,13 @@ var compare = new Option<string[]>("--compare")
     AllowMultipleArgumentsPerToken = false,
 };
 var repeat = new Option<int>("--repeat") { Description = "Rounds of --compare, the builds alternating.", DefaultValueFactory = _ => 1 };
+var disturbAt = new Option<double?>("--disturb-at") { Description = "Seconds after the migration starts: a second writer saturates the WAL for 10 s and VACUUM runs on platform.users (the comparison gives the app's p99 in that window)." };
 var keep = new Option<bool>("--keep-database") { Description = "Keep the benchmark database instead of dropping it." };
 var replot = new Option<string?>("--replot") { Description = "Only draw chart.png/chart.svg again from a finished run's directory (summary.json, samples.csv)." };
 
 var root = new RootCommand("Online-migration benchmark: migration 8 and its rollback under live traffic (issue #7).")
 {
-    serverUrl, users, clients, rate, mode, output, warmup, settle, runner, runnerArgs, compare, repeat, keep, replot,
+    serverUrl, users, clients, rate, mode, output, warmup, settle, runner, runnerArgs, compare, repeat, disturbAt, keep, replot,
 };
 
 using var signals = new StopSignals();
@@ -67,6 +68,7 @@ root.SetAction(async (parse, cancellationToken) =>
         KeepDatabase = parse.GetValue(keep),
         Compare = [.. (parse.GetValue(compare) ?? []).Select(Arm)],
         Repeat = parse.GetValue(repeat),
+        DisturbAt = parse.GetValue(disturbAt),
     };
     try
     {

@@ -52,6 +52,9 @@ public sealed record RunSummary
     public required int RollbackExitCode { get; init; }
     public required BackfillCounts Backfill { get; init; }
     public required IReadOnlyList<PhaseStats> Phases { get; init; }
+
+    /// <summary>The queries that started while <c>--disturb-at</c>'s writer ran (null: no disturbance).</summary>
+    public PhaseStats? Disturbance { get; init; }
     public required IReadOnlyList<SlowQuery> SlowQueries { get; init; }
 
     /// <summary>Per phase, what the traffic's backends were seen waiting on (pg_stat_activity samples), most frequent first.</summary>
@@ -102,7 +105,7 @@ public static class Report
         ];
     }
 
-    private static PhaseStats Stats(string phase, IReadOnlyList<Sample> samples, double from, double to, double? wall)
+    public static PhaseStats Stats(string phase, IReadOnlyList<Sample> samples, double from, double to, double? wall)
     {
         var inPhase = samples.Where(s => s.Start >= from && s.Start < to).ToList();
         var kinds = Traffic.Kinds.Select(k => Of(Traffic.Describe(k), inPhase.Where(s => s.Kind == k).ToList())).ToList();
@@ -249,8 +252,10 @@ public static class Report
         foreach (var build in runs.Where(r => r.Mode.Contains('-', StringComparison.Ordinal)).GroupBy(r => r.Mode[..r.Mode.LastIndexOf('-')]))
         {
             static double Median(IEnumerable<double> values) => values.Order().ToList() is var v && v.Count % 2 == 1 ? v[v.Count / 2] : (v[(v.Count / 2) - 1] + v[v.Count / 2]) / 2;
+            double P99(RunSummary run, string phase) => run.Phases.First(p => p.Phase == phase).All.P99Ms;
+            var disturbed = build.All(r => r.Disturbance is not null) ? $", p99 while disturbed {Median(build.Select(r => r.Disturbance!.All.P99Ms)):0.0} ms" : "";
             md.AppendLine(Inv, $"- {build.Key}, median of {build.Count()}: migration {Median(build.Select(r => r.MigrateSeconds)):0.00} s, max latency during it {Median(build.Select(r => r.MaxDuringMigrationMs)):0.0} ms, " +
-                $"p99 during it {Median(build.Select(r => r.Phases.First(p => p.Phase == Migration).All.P99Ms)):0.0} ms; rollback {Median(build.Select(r => r.RollbackSeconds)):0.00} s, max {Median(build.Select(r => r.MaxDuringRollbackMs)):0.0} ms " +
+                $"p99 during it {Median(build.Select(r => P99(r, Migration))):0.0} ms (before it {Median(build.Select(r => P99(r, Before))):0.0} ms, ratio {Median(build.Select(r => P99(r, Migration) / Math.Max(P99(r, Before), 0.001))):0.00}×){disturbed}; rollback {Median(build.Select(r => r.RollbackSeconds)):0.00} s, max {Median(build.Select(r => r.MaxDuringRollbackMs)):0.0} ms " +
                 $"(runs: {string.Join(", ", build.Select(r => $"{r.MigrateSeconds:0.00} s/{r.MaxDuringMigrationMs:0.0} ms"))})");
         }
 

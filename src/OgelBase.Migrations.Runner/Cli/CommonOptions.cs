@@ -45,16 +45,19 @@ public sealed class CommonOptions(Action<IServiceCollection>? configureServices 
         DefaultValueFactory = _ => 60,
     };
 
-    public Option<int> BatchSize { get; } = new("--batch-size")
+    public Option<int?> BatchSize { get; } = new("--batch-size")
     {
-        Description = "Rows per backfill batch in online migrations; each batch commits on its own.",
-        DefaultValueFactory = _ => 1000,
+        Description = $"Rows per backfill batch in online migrations, fixed (default: {OnlineDdlOptions.DefaultBatchSize} to begin with, then steered toward the target batch duration).",
     };
 
-    public Option<double> BackfillPause { get; } = new("--backfill-pause")
+    public Option<double?> BackfillPause { get; } = new("--backfill-pause")
     {
-        Description = "After each backfill batch of an online migration, pause this fraction of the batch's own duration (0 = flat out).",
-        DefaultValueFactory = _ => 0.25,
+        Description = "After each backfill batch, pause this fraction of the batch's own duration, fixed (0 = flat out; default: steered by the server's signals).",
+    };
+
+    public Option<string?> BackfillLimits { get; } = new("--backfill-limits")
+    {
+        Description = "Thresholds the backfill steers by, e.g. batch-ms=25,latency=2,archive=16,lag-mb=64,hibernate-s=10 (docs/backfill-steering.md).",
     };
 
     public Option<double> ProgressInterval { get; } = new("--progress-interval")
@@ -78,6 +81,7 @@ public sealed class CommonOptions(Action<IServiceCollection>? configureServices 
         command.Options.Add(OnlineAttempts);
         command.Options.Add(BatchSize);
         command.Options.Add(BackfillPause);
+        command.Options.Add(BackfillLimits);
         command.Options.Add(ProgressInterval);
         command.Options.Add(Verbose);
     }
@@ -89,7 +93,20 @@ public sealed class CommonOptions(Action<IServiceCollection>? configureServices 
         var statementLockTimeout = Positive(parse.GetValue(StatementLockTimeout), "--statement-lock-timeout");
         var onlineLockTimeout = Positive(parse.GetValue(OnlineLockTimeout), "--online-lock-timeout");
         var onlineAttempts = Positive(parse.GetValue(OnlineAttempts), "--online-attempts");
-        var batchSize = Positive(parse.GetValue(BatchSize), "--batch-size");
+        var batchSize = parse.GetValue(BatchSize) is { } size ? Positive(size, "--batch-size") : (int?)null;
+        var pause = parse.GetValue(BackfillPause) is not { } ratio || ratio is >= 0 and <= 10
+            ? parse.GetValue(BackfillPause)
+            : throw new RunnerException(FailureKind.Usage, "--backfill-pause must be a number from 0 to 10.");
+        BackfillSteering steering;
+        try
+        {
+            steering = BackfillSteering.Parse(parse.GetValue(BackfillLimits) ?? "");
+        }
+        catch (FormatException e)
+        {
+            throw new RunnerException(FailureKind.Usage, $"--backfill-limits: {e.Message}.");
+        }
+
         var progressInterval = parse.GetValue(ProgressInterval) is var seconds && seconds is >= 0 and <= 3600
             ? TimeSpan.FromSeconds(seconds)
             : throw new RunnerException(FailureKind.Usage, "--progress-interval must be a number of seconds from 0 to 3600.");
@@ -108,10 +125,10 @@ public sealed class CommonOptions(Action<IServiceCollection>? configureServices 
             {
                 LockTimeout = TimeSpan.FromMilliseconds(onlineLockTimeout),
                 MaxAttempts = onlineAttempts,
-                BatchSize = batchSize,
-                BackfillPauseRatio = parse.GetValue(BackfillPause) is var ratio && ratio is >= 0 and <= 10
-                    ? ratio
-                    : throw new RunnerException(FailureKind.Usage, "--backfill-pause must be a number from 0 to 10."),
+                BatchSize = batchSize ?? OnlineDdlOptions.DefaultBatchSize,
+                BatchSizeFixed = batchSize is not null,
+                BackfillPauseRatio = pause,
+                Steering = steering,
                 ProgressInterval = progressInterval,
             },
             Seeds = ProductionSeedOptions.FromEnvironment(console.Environment),

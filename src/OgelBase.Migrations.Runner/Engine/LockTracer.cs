@@ -91,6 +91,7 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
     private string? _dataStep;
     private Snapshot? _dataFirst;
     private NpgsqlLogSequenceNumber _dataStart;
+    private (Stopwatch Clock, TimeSpan Duration, long? Rows)? _repeat;
     private int _transaction;
 
     /// <summary>The migration the next statements belong to (set by <see cref="MigrationSession"/> before it runs one).</summary>
@@ -131,8 +132,7 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
         if (dataOnly && _dataStep == label && _dataFirst is { } first)
         {
             var (batchValue, batchRows) = statement();
-            _existedAtStart ??= first.Relations.Keys.ToHashSet();
-            _open.Add(new Pending(first, first, label, clock.Elapsed, batchRows, clock, DataOnly: true));
+            _repeat = (clock, clock.Elapsed, batchRows);
             return batchValue;
         }
 
@@ -147,6 +147,10 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
         _open.Add(new Pending(before, after, label, duration, rows, clock, dataOnly));
         return value;
     }
+
+    /// <summary>The tables the current backfill's first batch wrote to.</summary>
+    public IReadOnlyCollection<long> BackfillTables =>
+        _dataFirst is { } first ? [.. first.Locks.Where(l => l.Mode == "RowExclusiveLock" && first.Relations.GetValueOrDefault(l.Oid)?.Kind is "r" or "p").Select(l => l.Oid)] : [];
 
     /// <summary>A backfill's last batch has committed: its record line gets the WAL the whole step wrote.</summary>
     public void BackfillEnded(NpgsqlConnection connection, string label)
@@ -169,6 +173,24 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
     /// <summary>The statement's transaction committed or rolled back: its locks are released now, so their hold times are known.</summary>
     public void TransactionEnded()
     {
+        if (_repeat is { } batch)
+        {
+            // A later batch of a backfill adds its time and rows to the step's line; its locks are the first batch's.
+            _repeat = null;
+            _transaction++;
+            var held = batch.Clock.Elapsed;
+            if (_record is [.., { Batches: > 0 } line])
+            {
+                _record[^1] = line with
+                {
+                    Duration = line.Duration + batch.Duration, Rows = line.Rows + batch.Rows, Batches = line.Batches + 1,
+                    Locks = line.Locks.Any(l => l.Held < held) ? [.. line.Locks.Select(l => l with { Held = held })] : line.Locks,
+                };
+            }
+
+            return;
+        }
+
         for (var i = 0; i < _open.Count; i++)
         {
             var pending = _open[i];
@@ -216,20 +238,6 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
 
     private void Add(StatementTrace trace)
     {
-        // A backfill's batches are one line of the record: their sums, and the longest hold of each lock.
-        if (trace.Batches > 0 && _record.Count > 0 && _record[^1] is { Batches: > 0 } previous && previous.Label == trace.Label && previous.Version == trace.Version)
-        {
-            trace = previous with
-            {
-                Duration = previous.Duration + trace.Duration,
-                Rows = previous.Rows + trace.Rows,
-                WalBytes = previous.WalBytes + trace.WalBytes,
-                Locks = [.. previous.Locks.Concat(trace.Locks).GroupBy(l => (l.Relation, l.Mode)).Select(g => g.MaxBy(l => l.Held)!)],
-                Batches = previous.Batches + 1,
-            };
-            _record.RemoveAt(_record.Count - 1);
-        }
-
         _record.Add(trace);
         if (trace.Batches == 0)
         {

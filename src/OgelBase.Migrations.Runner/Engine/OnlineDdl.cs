@@ -143,7 +143,9 @@ public sealed class OnlineDdl : IOnlineSession
     /// A keyset loop. <paramref name="batchSql"/> is told whether there is an @after key (not on the first batch)
     /// and is run with @after (the last key of the previous batch) and @batch_size, each batch in its own short
     /// transaction, until a batch covers no row. It must return one row: the last key it covered (uuid, NULL if
-    /// none), rows scanned, rows changed. Progress is logged at most every ~2 s, plus a final line; each committed
+    /// none), rows scanned, rows changed. A <see cref="BackfillController"/> steers the batch size and the pause
+    /// between batches by what a <see cref="BackfillSignals"/> session sees. Progress is logged at most every ~2 s,
+    /// plus a line whenever a signal makes it back off or lets it speed up again, plus a final line; each committed
     /// batch is also logged at Debug level as <see cref="BatchCommitted"/>.
     /// </summary>
     public (long Scanned, long Changed) Batches(string step, long total, Func<bool, string> batchSql, double batchShare = 1)
@@ -151,79 +153,135 @@ public sealed class OnlineDdl : IOnlineSession
         var batchSize = Math.Max(1, (int)(_options.BatchSize * batchShare));
         var clock = Stopwatch.StartNew();
         var lastReport = TimeSpan.Zero;
+        var hibernated = TimeSpan.Zero;
         Guid? after = null;
         long scanned = 0, changed = 0;
+        BackfillController? controller = null;
+        BackfillSignals? signals = null;
         _logger.Info($"{step}: {total} rows to go through, {batchSize} per batch", ("step", step), ("total", total), ("batch_size", batchSize));
-        while (true)
+        try
         {
-            var batchClock = Stopwatch.StartNew();
-            var result = WithRetry(step, LockTimeoutLimit, () =>
+            while (true)
             {
-                using var transaction = _connection.BeginTransaction();
-                SetLocalLockTimeout(transaction);
-                using var command = new NpgsqlCommand(batchSql(after is not null), _connection, transaction);
-                if (after is { } key)
+                var batchClock = Stopwatch.StartNew();
+                var result = RunBatch(step, batchSql, after, batchSize);
+                if (result.Scanned == 0 || result.LastKey is null)
                 {
-                    command.Parameters.AddWithValue("after", key);
+                    _tracer.BackfillEnded(_connection, step);
+                    break;
                 }
 
-                command.Parameters.AddWithValue("batch_size", batchSize);
-                try
+                after = result.LastKey;
+                scanned += result.Scanned;
+                changed += result.Changed;
+                CheckDeadline(step, $"stopped after {scanned} of {total} rows ({changed} changed), every batch committed");
+                if (scanned == result.Scanned && total - scanned > (long)batchSize * BackfillSteering.SteeredFromBatches && !(_options.BatchSizeFixed && _options.BackfillPauseRatio is not null))
                 {
-                    var row = _tracer.InTransaction(_connection, transaction, step, () =>
-                    {
-                        using var reader = command.ExecuteReader();
-                        if (!reader.Read())
-                        {
-                            throw new InvalidOperationException($"{step}: the batch statement returned no row.");
-                        }
-
-                        var batch = new BatchResult(reader.IsDBNull(0) ? null : reader.GetGuid(0), reader.GetInt64(1), reader.GetInt64(2));
-                        return (batch, (long?)batch.Changed);
-                    }, dataOnly: true);
-                    transaction.Commit();
-                    return row;
+                    signals = BackfillSignals.Start(() => OpenSideConnection("backfill signals"), _tracer.BackfillTables);
+                    controller = signals is null ? null : new BackfillController(_options.Steering, batchSize, _options.BatchSizeFixed, _options.BackfillPauseRatio, signals.Baseline);
                 }
-                finally
+
+                var pace = controller?.Next(batchClock.Elapsed, signals!.Take())
+                           ?? new Pace(batchSize, batchClock.Elapsed * (_options.BackfillPauseRatio ?? 0), null, null, false);
+                batchSize = pace.BatchSize;
+                (string, object?)[] paceFields = [("changed", changed), ("batch_size", batchSize), ("pause_ms", Math.Round(pace.Pause.TotalMilliseconds, 1)), ("signal", pace.Signal)];
+                var paceText = $", {changed} changed, {batchSize} per batch, pause {pace.Pause.TotalMilliseconds:0} ms{(pace.Signal is null ? "" : $" ({pace.Signal})")}";
+                if (pace.Changed is { } turn)
                 {
-                    _tracer.TransactionEnded();
+                    _logger.Info($"{step}: {turn}: {pace.Signal ?? "the signals are clear"}; {batchSize} per batch, pause {pace.Pause.TotalMilliseconds:0} ms", [("step", step), .. paceFields]);
                 }
-            });
 
-            if (result.Scanned == 0 || result.LastKey is null)
-            {
-                _tracer.BackfillEnded(_connection, step);
-                break;
-            }
+                if (clock.Elapsed - lastReport >= _options.ProgressInterval)
+                {
+                    lastReport = clock.Elapsed;
+                    ReportProgress(_logger, step, scanned, total, clock.Elapsed, paceText, paceFields);
+                }
 
-            after = result.LastKey;
-            scanned += result.Scanned;
-            changed += result.Changed;
-            if (_options.Deadline is { } deadline && DateTimeOffset.UtcNow >= deadline)
-            {
-                _tracer.BackfillEnded(_connection, step);
-                throw new TimeBudgetSpentException($"{step}: stopped after {scanned} of {total} rows ({changed} changed), every batch committed");
-            }
-
-            if (clock.Elapsed - lastReport >= _options.ProgressInterval)
-            {
-                lastReport = clock.Elapsed;
-                ReportProgress(_logger, step, scanned, total, clock.Elapsed, $", {changed} changed", ("changed", changed));
-            }
-
-            // Leave the disk to the application for a share of the time: a backfill that writes WAL flat out makes
-            // every commit of the app wait on WAL flushes (seen as LWLock:WALWrite / IO:WALSync stalls at 1M users).
-            var pause = batchClock.Elapsed * _options.BackfillPauseRatio;
-            _logger.Log(LogLevel.Debug, BatchCommitted, step, null, static (s, _) => $"{s}: batch committed");
-            if (pause > TimeSpan.Zero)
-            {
-                Thread.Sleep(pause);
+                _logger.Log(LogLevel.Debug, BatchCommitted, step, null, static (s, _) => $"{s}: batch committed");
+                if (pace.Hibernate)
+                {
+                    hibernated += Hibernate(step, pace.Signal!, signals!, controller!);
+                }
+                else if (pace.Pause > TimeSpan.Zero)
+                {
+                    Thread.Sleep(pace.Pause);
+                }
             }
         }
+        finally
+        {
+            signals?.Dispose();
+        }
 
-        _logger.Info($"{step}: finished, {scanned}/{total} rows, {changed} changed, in {clock.Elapsed.TotalSeconds:0.0} s ({Progress.Rate(scanned, clock.Elapsed)} rows/s)",
-            ("step", step), ("rows", scanned), ("total", total), ("changed", changed), ("elapsed_s", Math.Round(clock.Elapsed.TotalSeconds, 3)), ("percent", 100.0));
+        var steered = controller is null ? "" : $"; backed off {controller.BackedOff.TotalSeconds:0.0} s{(hibernated > TimeSpan.Zero ? $", hibernated {hibernated.TotalSeconds:0.0} s" : "")}";
+        _logger.Info($"{step}: finished, {scanned}/{total} rows, {changed} changed, in {clock.Elapsed.TotalSeconds:0.0} s ({Progress.Rate(scanned, clock.Elapsed)} rows/s){steered}",
+            ("step", step), ("rows", scanned), ("total", total), ("changed", changed), ("elapsed_s", Math.Round(clock.Elapsed.TotalSeconds, 3)), ("percent", 100.0),
+            ("backed_off_s", controller is null ? null : Math.Round(controller.BackedOff.TotalSeconds, 3)), ("hibernated_s", controller is null ? null : Math.Round(hibernated.TotalSeconds, 3)));
         return (scanned, changed);
+    }
+
+    /// <summary>One batch in its own transaction under the short lock_timeout, retried on a lock wait.</summary>
+    private BatchResult RunBatch(string step, Func<bool, string> batchSql, Guid? after, int batchSize) =>
+        WithRetry(step, LockTimeoutLimit, () =>
+        {
+            using var transaction = _connection.BeginTransaction();
+            SetLocalLockTimeout(transaction);
+            using var command = new NpgsqlCommand(batchSql(after is not null), _connection, transaction);
+            if (after is { } key)
+            {
+                command.Parameters.AddWithValue("after", key);
+            }
+
+            command.Parameters.AddWithValue("batch_size", batchSize);
+            try
+            {
+                var row = _tracer.InTransaction(_connection, transaction, step, () =>
+                {
+                    using var reader = command.ExecuteReader();
+                    if (!reader.Read())
+                    {
+                        throw new InvalidOperationException($"{step}: the batch statement returned no row.");
+                    }
+
+                    var batch = new BatchResult(reader.IsDBNull(0) ? null : reader.GetGuid(0), reader.GetInt64(1), reader.GetInt64(2));
+                    return (batch, (long?)batch.Changed);
+                }, dataOnly: true);
+                transaction.Commit();
+                return row;
+            }
+            finally
+            {
+                _tracer.TransactionEnded();
+            }
+        });
+
+    /// <summary>A signal stayed bad: no batch runs until it clears (the time budget still ends the run).</summary>
+    private TimeSpan Hibernate(string step, string signal, BackfillSignals signals, BackfillController controller)
+    {
+        var clock = Stopwatch.StartNew();
+        _logger.Info($"{step}: hibernating: {signal} for over {_options.Steering.HibernateAfter.TotalSeconds:0.#} s; no batch runs until it clears, checking every second",
+            ("step", step), ("signal", signal), ("hibernating", true));
+        do
+        {
+            Thread.Sleep(TimeSpan.FromSeconds(1));
+            CheckDeadline(step, $"stopped while hibernating ({signal}), every batch committed");
+
+            // A stop (Ctrl-C, SIGTERM) ends this session on the server; this read is where the hibernation learns it.
+            Scalar<int>("SELECT 1");
+        }
+        while (controller.Bad(signals.Take()) is not null);
+
+        _logger.Info($"{step}: resuming after {clock.Elapsed.TotalSeconds:0.0} s of hibernation: the signals are clear", ("step", step), ("hibernated_s", Math.Round(clock.Elapsed.TotalSeconds, 3)));
+        return clock.Elapsed;
+    }
+
+    private void CheckDeadline(string step, string what)
+    {
+        if (_options.Deadline is { } deadline && DateTimeOffset.UtcNow >= deadline)
+        {
+            _tracer.BackfillEnded(_connection, step);
+            throw new TimeBudgetSpentException($"{step}: {what}");
+        }
     }
 
     public T Scalar<T>(string sql, NpgsqlTransaction? transaction = null, params (string Name, object? Value)[] parameters)

@@ -20,17 +20,24 @@ public sealed class OnlineDdlOptions
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
-    /// Rows per backfill batch; each batch is its own short transaction and holds its rows' locks until it commits,
-    /// so this bounds how long an app UPDATE of one of those rows can wait (5000 gave 278 ms stalls at 1M users; see docs/benchmarks.md).
+    /// Rows per backfill batch to begin with; each batch is its own short transaction and holds its rows' locks until
+    /// it commits, so the batch size follows the batch's duration toward <see cref="BackfillSteering.TargetBatch"/>
+    /// (5000 rows gave 278 ms stalls at 1M users; see docs/benchmarks.md), unless <see cref="BatchSizeFixed"/>.
     /// </summary>
-    public int BatchSize { get; set; } = 1000;
+    public int BatchSize { get; set; } = DefaultBatchSize;
+
+    public const int DefaultBatchSize = 1000;
+
+    /// <summary><c>--batch-size</c> was given: every batch has <see cref="BatchSize"/> rows.</summary>
+    public bool BatchSizeFixed { get; set; }
 
     /// <summary>
-    /// After each batch, pause for this fraction of the time the batch took (0.25: the backfill writes at most four
-    /// fifths of the time), so the application's commits do not queue behind the backfill's WAL flushes. Measured at
-    /// 1M users (docs/benchmarks.md): 0 gave a 114 ms WAL stall, 0.5 lost the wall-time race, 0.25 met both targets.
+    /// <c>--backfill-pause</c>: after each batch, pause this fraction of the time the batch took, whatever the server
+    /// shows (0.25 was the fixed default before the pause was steered, docs/benchmarks.md). Null: the pause is steered.
     /// </summary>
-    public double BackfillPauseRatio { get; set; } = 0.25;
+    public double? BackfillPauseRatio { get; set; }
+
+    public BackfillSteering Steering { get; set; } = new();
 
     /// <summary>
     /// When the run's time budget ends (<c>migrate up --max-duration</c>): a backfill stops after the batch that

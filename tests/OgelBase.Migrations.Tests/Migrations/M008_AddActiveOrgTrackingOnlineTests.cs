@@ -220,9 +220,6 @@ public sealed class M008_AddActiveOrgTrackingOnlineTests
         return db;
     }
 
-    private static async Task<long> FilledAsync(TestDatabase db) =>
-        await ColumnExistsAsync(db) ? await db.ScalarAsync<long>("SELECT count(*) FROM platform.users WHERE active_org_id IS NOT NULL") : 0;
-
     /// <summary>
     /// Reads platform.users in a loop until stopped. Each read may wait at most 500 ms for a lock (its own
     /// lock_timeout), so a read that queued behind the migration's lock request longer than that fails with 55P03 and

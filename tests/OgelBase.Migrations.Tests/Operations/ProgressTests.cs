@@ -42,7 +42,7 @@ public sealed class ProgressTests
         var result = await db.RunAsync("migrate", "up", "--to", "8", "--batch-size", "100", "--progress-interval", "0", "--backfill-pause", "0");
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
-        var progress = Regex.Matches(result.Stderr, @"backfill active_org_id: (\d+)/3000 rows, \d+\.\d% \(estimated time remaining: [a-z0-9 ]+\), \d+ changed, \d+ rows/s")
+        var progress = Regex.Matches(result.Stderr, @"backfill active_org_id: (\d+)/3000 rows, \d+\.\d% \(estimated time remaining: [a-z0-9 ]+\), \d+ changed, 100 per batch, pause 0 ms, \d+ rows/s")
             .Select(m => long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
         TestContext.Out.WriteLine(string.Join('\n', result.Stderr.Split('\n').Where(l => l.Contains("backfill active_org_id", StringComparison.Ordinal)).Take(5)));
         Assert.That(progress, Has.Count.EqualTo(30), "one line per batch with --progress-interval 0");

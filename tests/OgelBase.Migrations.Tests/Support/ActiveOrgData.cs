@@ -56,6 +56,10 @@ internal static class ActiveOrgData
             """);
     }
 
+    /// <summary>Users the backfill has given an active organization so far (0 before the column exists).</summary>
+    public static async Task<long> FilledAsync(TestDatabase db) =>
+        await ColumnExistsAsync(db) ? await db.ScalarAsync<long>("SELECT count(*) FROM platform.users WHERE active_org_id IS NOT NULL") : 0;
+
     /// <summary>user id → active_org_id (null when NULL), for every user.</summary>
     public static async Task<Dictionary<Guid, Guid?>> ActiveOrgsAsync(TestDatabase db)
     {

@@ -13,12 +13,25 @@ public sealed class RunnerProcess : IDisposable
     private readonly Process _process;
     private readonly Task<string> _stdout;
     private readonly Task<string> _stderr;
+    private readonly System.Text.StringBuilder _stderrSoFar = new();
 
     private RunnerProcess(Process process)
     {
         _process = process;
         _stdout = process.StandardOutput.ReadToEndAsync();
-        _stderr = process.StandardError.ReadToEndAsync();
+        _stderr = ReadLinesAsync(process.StandardError);
+    }
+
+    /// <summary>What the runner has written to stderr so far (its log), while it runs.</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_stderrSoFar)
+            {
+                return _stderrSoFar.ToString();
+            }
+        }
     }
 
     public int Id => _process.Id;
@@ -101,6 +114,19 @@ public sealed class RunnerProcess : IDisposable
     }
 
     public void Kill() => _process.Kill(entireProcessTree: true);
+
+    private async Task<string> ReadLinesAsync(StreamReader reader)
+    {
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            lock (_stderrSoFar)
+            {
+                _stderrSoFar.AppendLine(line);
+            }
+        }
+
+        return Output;
+    }
 
     /// <summary>Whether the runner process ignores this signal (its SigIgn mask in /proc).</summary>
     public bool Ignores(int signal)
