@@ -5,17 +5,22 @@ namespace OgelBase.Migrations.Runner.Engine;
 
 /// <summary>What the server showed while the last batches ran.</summary>
 /// <param name="AppActive">Sessions other than the runner's ran a statement in the last second.</param>
-/// <param name="Probe">The slowest probe since the last look (null: none ran).</param>
+/// <param name="Probe">The median probe since the last look that ran while a batch did (null: none ran).</param>
+/// <param name="ProbeBetween">The median probe since the last look that ran between batches: what the app feels without the backfill.</param>
 /// <param name="Vacuumed">Tables the backfill writes that a VACUUM (autovacuum or manual) is working on.</param>
 /// <param name="ArchiveBacklog">WAL segments waiting for the archiver (null: archiving is off).</param>
 /// <param name="ReplicationLag">Bytes of WAL the furthest-behind active replication slot has not confirmed (null: none).</param>
-internal sealed record ServerHealth(bool AppActive, TimeSpan? Probe, string? Vacuumed, long? ArchiveBacklog, long? ReplicationLag);
+internal sealed record ServerHealth(bool AppActive, TimeSpan? Probe, string? Vacuumed, long? ArchiveBacklog, long? ReplicationLag)
+{
+    public TimeSpan? ProbeBetween { get; init; }
+}
 
 /// <summary>
 /// A second session that watches what the app would feel while a backfill runs: every 20 ms, while the app is active,
-/// a probe that commits a transaction id, so it waits for WAL flushes and CPU as an app's write does; every 250 ms,
-/// the server's health (VACUUM on the tables the backfill writes, the archiver's backlog, replication slots' lag, and
-/// whether anyone but the runner is using the database). Its probe's latency before the first batch is the baseline.
+/// a tiny probe (it takes a transaction id, so it waits for the CPU and WAL insertion as an app's write does), counted
+/// as during a batch or between batches; every 250 ms, the server's health (VACUUM on the tables the backfill writes,
+/// the archiver's backlog, replication slots' lag, and whether anyone but the runner is using the database). The
+/// median of nine probes before the second batch is the first baseline.
 /// </summary>
 internal sealed class BackfillSignals : SidePoller
 {
@@ -39,6 +44,9 @@ internal sealed class BackfillSignals : SidePoller
         """;
 
     private static readonly ServerHealth None = new(false, null, null, null, null);
+    private readonly List<TimeSpan> _during = [];
+    private readonly List<TimeSpan> _between = [];
+    private volatile bool _batchRunning;
     private static readonly TimeSpan ProbeEvery = TimeSpan.FromMilliseconds(20);
     private static readonly TimeSpan HealthEvery = TimeSpan.FromMilliseconds(250);
 
@@ -48,7 +56,6 @@ internal sealed class BackfillSignals : SidePoller
     private readonly Stopwatch _sinceHealth = new();
     private readonly object _gate = new();
     private ServerHealth _last = None;
-    private TimeSpan? _slowest;
 
     private BackfillSignals(NpgsqlConnection connection, long[] tables)
         : base("backfill signals")
@@ -57,7 +64,7 @@ internal sealed class BackfillSignals : SidePoller
         _probe = new NpgsqlCommand(ProbeSql, connection);
         _health = new NpgsqlCommand(HealthSql, connection);
         _health.Parameters.AddWithValue("tables", tables);
-        Baseline = Enumerable.Range(0, 5).Select(_ => Probe()).Order().ElementAt(2);
+        Baseline = Median([.. Enumerable.Range(0, 9).Select(_ => Probe())])!.Value;
         ReadHealth();
         StartPolling();
     }
@@ -81,13 +88,20 @@ internal sealed class BackfillSignals : SidePoller
         }
     }
 
-    /// <summary>The latest health and the slowest probe since the last call.</summary>
+    /// <summary>Set while a batch runs: a probe is counted as during a batch or between batches.</summary>
+    public bool BatchRunning
+    {
+        set => _batchRunning = value;
+    }
+
+    /// <summary>The latest health and the probes since the last call.</summary>
     public ServerHealth Take()
     {
         lock (_gate)
         {
-            var health = _last with { Probe = _slowest };
-            _slowest = null;
+            var health = _last with { Probe = Median(_during), ProbeBetween = Median(_between) };
+            _during.Clear();
+            _between.Clear();
             return health;
         }
     }
@@ -109,10 +123,11 @@ internal sealed class BackfillSignals : SidePoller
 
         if (_last.AppActive)
         {
+            var during = _batchRunning;
             var latency = Probe();
             lock (_gate)
             {
-                _slowest = _slowest is { } s && s > latency ? s : latency;
+                (during ? _during : _between).Add(latency);
             }
         }
 
@@ -125,9 +140,12 @@ internal sealed class BackfillSignals : SidePoller
         lock (_gate)
         {
             _last = None;
-            _slowest = null;
+            _during.Clear();
+            _between.Clear();
         }
     }
+
+    private static TimeSpan? Median(List<TimeSpan> probes) => probes.Count == 0 ? null : probes.Order().ElementAt(probes.Count / 2);
 
     private TimeSpan Probe()
     {

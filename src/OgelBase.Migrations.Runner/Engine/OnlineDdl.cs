@@ -164,7 +164,9 @@ public sealed class OnlineDdl : IOnlineSession
             while (true)
             {
                 var batchClock = Stopwatch.StartNew();
+                signals?.BatchRunning = true;
                 var result = RunBatch(step, batchSql, after, batchSize);
+                signals?.BatchRunning = false;
                 if (result.Scanned == 0 || result.LastKey is null)
                 {
                     _tracer.BackfillEnded(_connection, step);

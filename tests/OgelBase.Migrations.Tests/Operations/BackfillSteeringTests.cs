@@ -25,7 +25,45 @@ public sealed class BackfillSteeringTests
 
         Assert.That(pace.Changed, Is.EqualTo("backing off"));
         Assert.That(pace.Pause, Is.EqualTo(Batch));
-        Assert.That(pace.Signal, Does.StartWith("probe 9.0 ms while the app is active (limit 2.0 ms"));
+        Assert.That(pace.Signal, Is.EqualTo("probe 9.0 ms while the app is active (limit 3.0 ms, 1.0 ms between batches)"));
+    }
+
+    [Test]
+    public void A_probe_as_slow_between_batches_as_during_them_is_the_apps_own_load_and_no_reason_to_wait()
+    {
+        var controller = Steered();
+        var busyApp = Clear with { ProbeBetween = TimeSpan.FromMilliseconds(10) };
+        foreach (var _ in Enumerable.Range(0, 10))
+        {
+            controller.Next(Batch, busyApp);
+        }
+
+        var pace = controller.Next(Batch, Clear with { Probe = TimeSpan.FromMilliseconds(12) });
+
+        Assert.That((pace.Pause, pace.Signal), Is.EqualTo((TimeSpan.Zero, (string?)null)));
+    }
+
+    [Test]
+    public void A_probe_that_stays_slow_stretches_the_pause_to_four_batches_and_never_hibernates()
+    {
+        var controller = Steered();
+
+        var paces = Enumerable.Range(0, 100).Select(_ => controller.Next(Batch, Clear with { Probe = TimeSpan.FromMilliseconds(50) })).ToList();
+
+        Assert.That(paces.Max(p => p.Pause), Is.EqualTo(Batch * 4));
+        Assert.That(paces.Select(p => p.Hibernate), Has.None.True);
+    }
+
+    [Test]
+    public void While_the_app_is_active_and_no_probe_ran_between_batches_for_two_seconds_one_pause_is_long_enough_for_two()
+    {
+        var controller = Steered();
+
+        var pauses = Enumerable.Range(0, 200).Select(_ => controller.Next(Batch, Clear).Pause.TotalMilliseconds).ToList();
+
+        Assert.That(pauses.Take(99), Has.All.EqualTo(0), "2 s of 20 ms batches");
+        Assert.That(pauses[99], Is.EqualTo(45));
+        Assert.That(pauses.Count(p => p > 0), Is.EqualTo(pauses.Count / 100), "one pause every two seconds, none between");
     }
 
     [Test]
