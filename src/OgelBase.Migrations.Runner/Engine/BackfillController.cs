@@ -3,7 +3,11 @@ namespace OgelBase.Migrations.Runner.Engine;
 /// <summary>What the controller chose after a batch, and why.</summary>
 /// <param name="Signal">The bad signal that drove it (null: none).</param>
 /// <param name="Changed">"backing off" when a signal came or another took its place with this batch, "speeding up" when the last one went.</param>
-internal readonly record struct Pace(int BatchSize, TimeSpan Pause, string? Signal, string? Changed, bool Hibernate);
+internal readonly record struct Pace(int BatchSize, TimeSpan Pause, string? Signal, string? Changed, bool Hibernate)
+{
+    /// <summary>The probe drove it (or its clearing): no server signal is bad.</summary>
+    public bool ProbeDriven { get; init; }
+}
 
 /// <summary>
 /// Steers a backfill after each batch (docs/backfill-steering.md). The batch size follows the batch's duration toward
@@ -65,9 +69,10 @@ internal sealed class BackfillController(BackfillSteering steering, int batchSiz
 
         var bad = Bad(health);
         var changed = bad is null ? (_signal is null ? null : "speeding up") : bad.Value.Kind == _signal ? null : "backing off";
+        var server = bad is { Kind: not "probe" };
+        var probeDriven = !server && (bad is not null || _signal == "probe");
         _signal = bad?.Kind;
         var signal = bad?.Text;
-        var server = bad is { Kind: not "probe" };
         _badFor = server ? _badFor + batch + Pause : TimeSpan.Zero;
         if (fixedPauseRatio is { } ratio)
         {
@@ -84,11 +89,11 @@ internal sealed class BackfillController(BackfillSteering steering, int batchSiz
             if (health.AppActive && _sinceBaseline >= BaselineEvery)
             {
                 _sinceBaseline = TimeSpan.Zero;
-                return new Pace(BatchSize, Max(Pause, BaselinePause), null, changed, Hibernate: false);
+                return new Pace(BatchSize, Max(Pause, BaselinePause), null, changed, Hibernate: false) { ProbeDriven = probeDriven };
             }
         }
 
-        return new Pace(BatchSize, Pause, signal, changed, Hibernate: server && _badFor >= steering.HibernateAfter);
+        return new Pace(BatchSize, Pause, signal, changed, Hibernate: server && _badFor >= steering.HibernateAfter) { ProbeDriven = probeDriven };
     }
 
     /// <summary>The first bad signal (which one, and in words), or null.</summary>
