@@ -153,7 +153,7 @@ public sealed class OnlineDdl : IOnlineSession
         var batchSize = Math.Max(1, (int)(_options.BatchSize * batchShare));
         var clock = Stopwatch.StartNew();
         var lastReport = TimeSpan.Zero;
-        var lastTurn = TimeSpan.MinValue;
+        TimeSpan? lastTurn = null;
         var hibernated = TimeSpan.Zero;
         Guid? after = null;
         long scanned = 0, changed = 0;
@@ -190,7 +190,7 @@ public sealed class OnlineDdl : IOnlineSession
                 (string, object?)[] paceFields = [("changed", changed), ("batch_size", batchSize), ("pause_ms", Math.Round(pace.Pause.TotalMilliseconds, 1)), ("signal", pace.Signal)];
                 var paceText = $", {changed} changed, {batchSize} per batch, pause {pace.Pause.TotalMilliseconds:0} ms{(pace.Signal is null ? "" : $" ({pace.Signal})")}";
                 // A probe's turns can come every few batches: they are logged at most once per progress interval.
-                if (pace.Changed is { } turn && (clock.Elapsed - lastTurn >= _options.ProgressInterval || !pace.ProbeDriven))
+                if (pace.Changed is { } turn && (lastTurn is null || clock.Elapsed - lastTurn >= _options.ProgressInterval || !pace.ProbeDriven))
                 {
                     lastTurn = clock.Elapsed;
                     _logger.Info($"{step}: {turn}: {pace.Signal ?? "the signals are clear"}; {batchSize} per batch, pause {pace.Pause.TotalMilliseconds:0} ms", [("step", step), .. paceFields]);
