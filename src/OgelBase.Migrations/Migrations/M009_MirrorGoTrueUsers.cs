@@ -143,9 +143,10 @@ public sealed class M009_MirrorGoTrueUsers(IOnlineSessions online, ILogger<M009_
     /// idempotent work: a user already mirrored is updated in place (only if something differs), never created again.
     /// A batch holds each of its users (row locks, the per-user lock) until it commits, and a GoTrue write of such a
     /// user waits for that. One mirrored user costs far more than one 008 row (user, organization, membership, active
-    /// organization, their indexes, a subtransaction), so a batch takes a tenth of --batch-size users: 100 by default,
-    /// ~160 ms at the ~630 users/s measured at 100k on the shared 2-core machine (docs/benchmarks.md). Only a GoTrue
-    /// write of one of those 100 users can wait that long; a smaller --batch-size shortens it.
+    /// organization, their indexes, a subtransaction), so a batch starts at a tenth of the backfill's batch size: 100
+    /// users, ~160 ms at the ~630 users/s measured at 100k on the shared 2-core machine (docs/benchmarks.md). The
+    /// steering then shrinks it toward its target batch duration (docs/backfill-steering.md), and so shortens the
+    /// longest wait of a GoTrue write of one of its users; a fixed --batch-size of N makes it N/10.
     /// </summary>
     private static void Backfill(IOnlineSession online) =>
         online.Backfill("mirror existing GoTrue users", online.Scalar<long>("SELECT count(*) FROM auth.users"), hasAfter => $"""
