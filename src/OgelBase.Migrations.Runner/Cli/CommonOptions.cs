@@ -47,17 +47,22 @@ public sealed class CommonOptions(Action<IServiceCollection>? configureServices 
 
     public Option<int?> BatchSize { get; } = new("--batch-size")
     {
-        Description = $"Rows per backfill batch in online migrations, fixed (default: {OnlineDdlOptions.DefaultBatchSize} to begin with, then steered toward the target batch duration).",
+        Description = $"Rows per backfill batch in online migrations, fixed (default {OnlineDdlOptions.DefaultBatchSize}; with --backfill-steer, where batches begin).",
     };
 
     public Option<double?> BackfillPause { get; } = new("--backfill-pause")
     {
-        Description = "After each backfill batch, pause this fraction of the batch's own duration, fixed (0 = flat out; default: steered by the server's signals).",
+        Description = $"After each backfill batch, pause this fraction of the batch's own duration, fixed (default {OnlineDdlOptions.FixedPauseRatio}; 0 = flat out).",
+    };
+
+    public Option<bool> BackfillSteer { get; } = new("--backfill-steer")
+    {
+        Description = "Let backfills steer their batch size and pause by what the server shows (docs/backfill-steering.md); --batch-size or --backfill-pause still fix their half.",
     };
 
     public Option<string?> BackfillLimits { get; } = new("--backfill-limits")
     {
-        Description = "Thresholds the backfill steers by, e.g. batch-ms=25,latency=2,archive=16,lag-mb=64,hibernate-s=10 (docs/backfill-steering.md).",
+        Description = "Thresholds a steered backfill steers by, e.g. batch-ms=25,latency=2,archive=16,lag-mb=64,hibernate-s=10 (docs/backfill-steering.md).",
     };
 
     public Option<double> ProgressInterval { get; } = new("--progress-interval")
@@ -81,6 +86,7 @@ public sealed class CommonOptions(Action<IServiceCollection>? configureServices 
         command.Options.Add(OnlineAttempts);
         command.Options.Add(BatchSize);
         command.Options.Add(BackfillPause);
+        command.Options.Add(BackfillSteer);
         command.Options.Add(BackfillLimits);
         command.Options.Add(ProgressInterval);
         command.Options.Add(Verbose);
@@ -126,8 +132,8 @@ public sealed class CommonOptions(Action<IServiceCollection>? configureServices 
                 LockTimeout = TimeSpan.FromMilliseconds(onlineLockTimeout),
                 MaxAttempts = onlineAttempts,
                 BatchSize = batchSize ?? OnlineDdlOptions.DefaultBatchSize,
-                BatchSizeFixed = batchSize is not null,
-                BackfillPauseRatio = pause,
+                BatchSizeFixed = batchSize is not null || !parse.GetValue(BackfillSteer),
+                BackfillPauseRatio = pause ?? (parse.GetValue(BackfillSteer) ? null : OnlineDdlOptions.FixedPauseRatio),
                 Steering = steering,
                 ProgressInterval = progressInterval,
             },

@@ -167,7 +167,7 @@ public sealed class BackfillSteeringTests
         var expected = await ExpectedByRuleAsync(db);
         var environment = new Dictionary<string, string?> { ["DATABASE_URL"] = db.Url, ["OGELBASE_TEST_BATCH_DELAY_MS"] = "50" };
 
-        using var runner = RunnerProcess.Start(environment, "migrate", "up", "--to", "8", "--batch-size", "10", "--backfill-limits", "hibernate-s=0.5");
+        using var runner = RunnerProcess.Start(environment, "migrate", "up", "--to", "8", "--batch-size", "10", "--backfill-steer", "--backfill-limits", "hibernate-s=0.5");
         var clock = Stopwatch.StartNew();
         while (await FilledAsync(db) is < 20)
         {
