@@ -100,9 +100,12 @@ public sealed class CommonOptions(Action<IServiceCollection>? configureServices 
         var onlineLockTimeout = Positive(parse.GetValue(OnlineLockTimeout), "--online-lock-timeout");
         var onlineAttempts = Positive(parse.GetValue(OnlineAttempts), "--online-attempts");
         var batchSize = parse.GetValue(BatchSize) is { } size ? Positive(size, "--batch-size") : (int?)null;
-        var pause = parse.GetValue(BackfillPause) is not { } ratio || ratio is >= 0 and <= 10
-            ? parse.GetValue(BackfillPause)
-            : throw new RunnerException(FailureKind.Usage, "--backfill-pause must be a number from 0 to 10.");
+        var pause = parse.GetValue(BackfillPause);
+        var steer = parse.GetValue(BackfillSteer);
+        if (pause is { } ratio && ratio is not (>= 0 and <= 10))
+        {
+            throw new RunnerException(FailureKind.Usage, "--backfill-pause must be a number from 0 to 10.");
+        }
         BackfillSteering steering;
         try
         {
@@ -132,8 +135,8 @@ public sealed class CommonOptions(Action<IServiceCollection>? configureServices 
                 LockTimeout = TimeSpan.FromMilliseconds(onlineLockTimeout),
                 MaxAttempts = onlineAttempts,
                 BatchSize = batchSize ?? OnlineDdlOptions.DefaultBatchSize,
-                BatchSizeFixed = batchSize is not null || !parse.GetValue(BackfillSteer),
-                BackfillPauseRatio = pause ?? (parse.GetValue(BackfillSteer) ? null : OnlineDdlOptions.FixedPauseRatio),
+                BatchSizeFixed = batchSize is not null || !steer,
+                BackfillPauseRatio = pause ?? (steer ? null : OnlineDdlOptions.FixedPauseRatio),
                 Steering = steering,
                 ProgressInterval = progressInterval,
             },

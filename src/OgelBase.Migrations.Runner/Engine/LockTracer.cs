@@ -129,7 +129,7 @@ public sealed class LockTracer(ILogger<LockTracer> logger)
         }
 
         var clock = Stopwatch.StartNew();
-        if (dataOnly && _dataStep == label && _dataFirst is { } first)
+        if (dataOnly && _dataStep == label && _dataFirst is not null)
         {
             var (batchValue, batchRows) = statement();
             _repeat = (clock, clock.Elapsed, batchRows);

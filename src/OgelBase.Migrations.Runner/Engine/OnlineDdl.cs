@@ -187,19 +187,19 @@ public sealed class OnlineDdl : IOnlineSession
                 var pace = controller?.Next(batchClock.Elapsed, signals!.Take())
                            ?? new Pace(batchSize, batchClock.Elapsed * (_options.BackfillPauseRatio ?? 0), null, null, false);
                 batchSize = pace.BatchSize;
-                (string, object?)[] paceFields = [("changed", changed), ("batch_size", batchSize), ("pause_ms", Math.Round(pace.Pause.TotalMilliseconds, 1)), ("signal", pace.Signal)];
-                var paceText = $", {changed} changed, {batchSize} per batch, pause {pace.Pause.TotalMilliseconds:0} ms{(pace.Signal is null ? "" : $" ({pace.Signal})")}";
+                (string, object?)[] PaceFields() => [("changed", changed), ("batch_size", batchSize), ("pause_ms", Math.Round(pace.Pause.TotalMilliseconds, 1)), ("signal", pace.Signal)];
                 // A probe's turns can come every few batches: they are logged at most once per progress interval.
                 if (pace.Changed is { } turn && (lastTurn is null || clock.Elapsed - lastTurn >= _options.ProgressInterval || !pace.ProbeDriven))
                 {
                     lastTurn = clock.Elapsed;
-                    _logger.Info($"{step}: {turn}: {pace.Signal ?? "the signals are clear"}; {batchSize} per batch, pause {pace.Pause.TotalMilliseconds:0} ms", [("step", step), .. paceFields]);
+                    _logger.Info($"{step}: {turn}: {pace.Signal ?? "the signals are clear"}; {batchSize} per batch, pause {pace.Pause.TotalMilliseconds:0} ms", [("step", step), .. PaceFields()]);
                 }
 
                 if (clock.Elapsed - lastReport >= _options.ProgressInterval)
                 {
                     lastReport = clock.Elapsed;
-                    ReportProgress(_logger, step, scanned, total, clock.Elapsed, paceText, paceFields);
+                    ReportProgress(_logger, step, scanned, total, clock.Elapsed,
+                        $", {changed} changed, {batchSize} per batch, pause {pace.Pause.TotalMilliseconds:0} ms{(pace.Signal is null ? "" : $" ({pace.Signal})")}", PaceFields());
                 }
 
                 _logger.Log(LogLevel.Debug, BatchCommitted, step, null, static (s, _) => $"{s}: batch committed");
